@@ -1,0 +1,51 @@
+// config.json -> ModelConfig: the architecture and sizes of a llama-style decoder
+// (Llama, Mistral, Qwen2). FORMATS.md §1 lists every key; transformers 5 `rope_parameters` and
+// `dtype` are read as well as the older top-level `rope_theta` / `rope_scaling` / `torch_dtype`.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "runtime/dtype.h"
+
+namespace runllm {
+
+struct RopeScaling {
+  std::string type = "default";  // "default" | "llama3" | "linear" | "dynamic"
+  float factor = 1.0f;
+  float low_freq_factor = 1.0f;              // llama3
+  float high_freq_factor = 4.0f;             // llama3
+  int64_t original_max_position_embeddings = 8192;  // llama3
+};
+
+struct ModelConfig {
+  std::string architecture;          // "LlamaForCausalLM" | "MistralForCausalLM" | "Qwen2ForCausalLM"
+  int64_t hidden_size = 0;           // H
+  int64_t intermediate_size = 0;     // I
+  int64_t num_hidden_layers = 0;     // L
+  int64_t num_attention_heads = 0;   // nh
+  int64_t num_key_value_heads = 0;   // nkv (absent = nh)
+  int64_t head_dim = 0;              // absent = H / nh
+  int64_t vocab_size = 0;            // V
+  int64_t max_position_embeddings = 0;
+  float rms_norm_eps = 1e-6f;
+  float rope_theta = 10000.0f;
+  RopeScaling rope_scaling;
+  bool tie_word_embeddings = false;
+  bool attention_bias = false;       // Qwen2 always has q/k/v biases
+  int64_t bos_token_id = -1;         // -1 = none
+  std::vector<int64_t> eos_token_ids;
+  DType torch_dtype = DType::F16;    // the checkpoint's activation dtype
+  bool has_quantization_config = false;
+
+  int64_t q_dim() const { return num_attention_heads * head_dim; }
+  int64_t kv_dim() const { return num_key_value_heads * head_dim; }
+};
+
+// Parses and validates; throws runllm::Error naming the file and key: missing required size,
+// non-positive or absurd sizes (e.g. > 1<<20 hidden), heads not dividing, kv heads not dividing
+// heads, unknown architecture, unknown rope type, wrong JSON types.
+ModelConfig parse_model_config(const std::string& json_text, const std::string& source_name);
+ModelConfig load_model_config(const std::string& model_dir);  // reads DIR/config.json
+
+}  // namespace runllm

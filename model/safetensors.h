@@ -1,0 +1,93 @@
+// safetensors checkpoints: validated, memory-mapped reading (one file or a sharded index) and writing.
+// Format: u64 little-endian header length N, N bytes of UTF-8 JSON, then the data section
+// (FORMATS.md §2). Every structural rule is checked at open time so later reads cannot go out of bounds.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "runtime/dtype.h"
+
+namespace runllm {
+
+// A tensor inside a mapped file. `data` stays valid while its SafetensorsFile / Checkpoint lives.
+struct TensorView {
+  std::string name;
+  DType dtype;
+  std::vector<int64_t> shape;
+  const uint8_t* data;
+  size_t nbytes;
+  int64_t numel() const;
+  std::string shape_string() const;  // "[576, 64]"
+};
+
+class MappedFile;
+
+// One .safetensors file, memory-mapped read-only.
+class SafetensorsFile {
+ public:
+  // Throws runllm::Error naming the file and the rule broken: file shorter than 8 bytes, header
+  // length past the end of the file or over the 100 MB cap, header not a JSON object, unknown dtype,
+  // negative/overflowing shape, end - begin != numel * itemsize, offsets out of range or overlapping,
+  // gaps in the data section.
+  static std::unique_ptr<SafetensorsFile> open(const std::string& path);
+  ~SafetensorsFile();
+
+  const std::string& path() const { return path_; }
+  const TensorView* find(const std::string& name) const;  // nullptr when absent
+  std::vector<std::string> names() const;                 // sorted
+  const std::map<std::string, std::string>& metadata() const { return metadata_; }
+
+ private:
+  SafetensorsFile() = default;
+  std::string path_;
+  std::unique_ptr<MappedFile> mapping_;
+  std::map<std::string, TensorView> tensors_;
+  std::map<std::string, std::string> metadata_;
+};
+
+// All weights of a checkpoint directory: model.safetensors, or the shards named by
+// model.safetensors.index.json ({"weight_map": {tensor: file}}). A tensor the index names must exist
+// in the shard it names.
+class Checkpoint {
+ public:
+  static Checkpoint open_dir(const std::string& dir);
+
+  bool has(const std::string& name) const;
+  // Throws "DIR: missing tensor NAME" when absent.
+  const TensorView& get(const std::string& name) const;
+  std::vector<std::string> names() const;
+
+  // Reads a float tensor (F32, F16 or BF16) converted to fp32, after checking its shape equals
+  // `expected_shape`; a mismatch throws "NAME: expected [a, b], got F16 [c, d]".
+  std::vector<float> read_f32(const std::string& name, const std::vector<int64_t>& expected_shape) const;
+
+ private:
+  std::string dir_;
+  std::vector<std::shared_ptr<SafetensorsFile>> files_;
+  std::map<std::string, const TensorView*> index_;
+};
+
+// Builds a safetensors file in memory order of add() calls; tensors are written sorted by name
+// (as the reference writer does), 8-byte aligned header.
+class SafetensorsWriter {
+ public:
+  void add(const std::string& name, DType dtype, std::vector<int64_t> shape, std::vector<uint8_t> bytes);
+  void add_f16(const std::string& name, std::vector<int64_t> shape, const std::vector<float>& values);
+  void set_metadata(const std::string& key, const std::string& value);
+  void write(const std::string& path) const;  // throws naming the path on I/O failure
+
+ private:
+  struct Entry {
+    DType dtype;
+    std::vector<int64_t> shape;
+    std::vector<uint8_t> bytes;
+  };
+  std::map<std::string, Entry> entries_;
+  std::map<std::string, std::string> metadata_;
+};
+
+}  // namespace runllm
