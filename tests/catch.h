@@ -2,6 +2,9 @@
 #pragma once
 #ifdef RUNLLM_CATCH2_V3
 #include <catch2/catch_all.hpp>
+// A matcher for "the message contains this text", spelled the same for both versions.
+#define HAS_SUBSTRING(text) Catch::Matchers::ContainsSubstring(text)
 #else
 #include <catch2/catch.hpp>
+#define HAS_SUBSTRING(text) Catch::Matchers::Contains(text)
 #endif

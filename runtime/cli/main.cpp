@@ -1,2 +1,36 @@
+// run-llm: generate text with a llama-style model, measure perplexity, convert GGUF checkpoints.
 #include <cstdio>
-int main() { std::puts("run-llm"); return 0; }
+#include <exception>
+
+#include "runtime/cli/commands/commands.h"
+#include "runtime/error.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "run-llm: runs a llama-style decoder (Llama, Mistral, Qwen2) from a Hugging Face checkpoint directory.\n"
+      "Without a subcommand it generates text: run-llm --model DIR --prompt TEXT"};
+  app.require_subcommand(0, 1);
+  app.get_formatter()->column_width(34);
+  const runllm::cli::Action generate = runllm::cli::register_generate(app);
+  const runllm::cli::Action convert = runllm::cli::register_convert(app);
+  const runllm::cli::Action perplexity = runllm::cli::register_perplexity(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  try {
+    if (app.got_subcommand("convert")) return convert();
+    if (app.got_subcommand("perplexity")) return perplexity();
+    return generate();
+  } catch (const runllm::Error& e) {
+    std::fprintf(stderr, "run-llm: error: %s\n", e.what());
+    return 1;
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr, "run-llm: error: out of memory\n");
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "run-llm: error: %s\n", e.what());
+    return 1;
+  }
+}

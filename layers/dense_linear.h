@@ -1,0 +1,34 @@
+// An unquantized linear layer: fp32 weights on the CPU reference path.
+#pragma once
+#include <vector>
+
+#include "layers/linear.h"
+#include "model/safetensors.h"
+
+namespace runllm {
+
+class DenseLinear : public Linear {
+ public:
+  // Reads PREFIX.weight [N, K] (F32/F16/BF16) and, when `with_bias`, PREFIX.bias [N]; a wrong shape or
+  // dtype throws naming the tensor.
+  static std::unique_ptr<DenseLinear> load(const Checkpoint& checkpoint, const std::string& prefix, int64_t N,
+                                           int64_t K, bool with_bias);
+  // Stacks the rows of several layers with the same K into one (fused q/k/v, gate/up): one GEMM
+  // instead of three. Biases are concatenated (a part without bias contributes zeros).
+  static std::unique_ptr<DenseLinear> concat_rows(const std::vector<const DenseLinear*>& parts);
+
+  DenseLinear(std::vector<float> weight, std::vector<float> bias, int64_t N, int64_t K);
+
+  int64_t in_features() const override { return K_; }
+  int64_t out_features() const override { return N_; }
+  void forward(const float* x, int64_t M, float* y) const override;
+  std::string describe() const override { return "DenseLinear fp32"; }
+  const std::vector<float>& weight() const { return weight_; }
+
+ private:
+  std::vector<float> weight_;  // [N, K]
+  std::vector<float> bias_;    // [N] or empty
+  int64_t N_, K_;
+};
+
+}  // namespace runllm

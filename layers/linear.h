@@ -1,0 +1,20 @@
+// One interface for every linear layer (y = x · Wᵀ + b), whatever its storage format.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+
+namespace runllm {
+
+class Linear {
+ public:
+  virtual ~Linear() = default;
+  virtual int64_t in_features() const = 0;   // K
+  virtual int64_t out_features() const = 0;  // N
+  // y[M, N] = x[M, K] · Wᵀ (+ b), fp32 on the CPU reference path.
+  virtual void forward(const float* x, int64_t M, float* y) const = 0;
+  // What runs, for --verbose ("DenseLinear fp32").
+  virtual std::string describe() const = 0;
+};
+
+}  // namespace runllm

@@ -1,0 +1,80 @@
+#include "model/model_directory.h"
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "runtime/error.h"
+
+namespace runllm {
+
+namespace {
+
+// Reads a JSON file that may be absent; a present but malformed file is an error naming it.
+nlohmann::json read_optional_json(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return nlohmann::json();
+  std::stringstream text;
+  text << in.rdbuf();
+  try {
+    return nlohmann::json::parse(text.str());
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(path + ": invalid JSON: " + e.what());
+  }
+}
+
+void add_token_ids(const nlohmann::json& value, const std::string& source, std::set<int32_t>& ids) {
+  if (value.is_null()) return;
+  if (value.is_number_integer()) {
+    ids.insert(value.get<int32_t>());
+  } else if (value.is_array()) {
+    for (const auto& item : value) {
+      if (!item.is_number_integer()) throw Error(source + ": eos_token_id list must hold integers");
+      ids.insert(item.get<int32_t>());
+    }
+  } else {
+    throw Error(source + ": eos_token_id must be an integer or a list of integers");
+  }
+}
+
+}  // namespace
+
+ModelDirectory open_model_directory(const std::string& dir, bool verbose) {
+  const auto start = std::chrono::steady_clock::now();
+  ModelDirectory result;
+  result.path = dir;
+  result.config = load_model_config(dir);
+  for (int64_t id : result.config.eos_token_ids) result.eos_ids.insert(static_cast<int32_t>(id));
+  const std::string generation_config_path = dir + "/generation_config.json";
+  const nlohmann::json generation_config = read_optional_json(generation_config_path);
+  if (generation_config.is_object() && generation_config.contains("eos_token_id"))
+    add_token_ids(generation_config["eos_token_id"], generation_config_path, result.eos_ids);
+
+  result.tokenizer = load_tokenizer(dir);
+  const nlohmann::json tokenizer_config = read_optional_json(dir + "/tokenizer_config.json");
+  if (tokenizer_config.is_object() && tokenizer_config.contains("chat_template") &&
+      tokenizer_config["chat_template"].is_string())
+    result.chat_template = tokenizer_config["chat_template"].get<std::string>();
+  if (result.tokenizer->vocab_size() > result.config.vocab_size)
+    throw Error(dir + ": tokenizer has " + std::to_string(result.tokenizer->vocab_size()) +
+                " tokens but config.json vocab_size is " + std::to_string(result.config.vocab_size));
+  for (int32_t id : result.eos_ids)
+    if (id < 0 || id >= result.config.vocab_size)
+      throw Error(dir + ": eos_token_id " + std::to_string(id) + " is outside the vocabulary");
+
+  const Checkpoint checkpoint = Checkpoint::open_dir(dir);
+  result.model = LlamaModel::load(checkpoint, result.config);
+  if (verbose) {
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    std::fprintf(stderr, "loaded %s: %lld layers, hidden %lld, vocab %lld in %.2f s\n", dir.c_str(),
+                 static_cast<long long>(result.config.num_hidden_layers),
+                 static_cast<long long>(result.config.hidden_size),
+                 static_cast<long long>(result.config.vocab_size), seconds);
+    for (const std::string& line : result.model->describe_layers()) std::fprintf(stderr, "  %s\n", line.c_str());
+  }
+  return result;
+}
+
+}  // namespace runllm

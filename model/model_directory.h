@@ -1,0 +1,27 @@
+// Everything `run-llm` opens from a checkpoint directory: config, weights, tokenizer and the
+// generation settings, loaded once and checked against each other.
+#pragma once
+#include <memory>
+#include <set>
+#include <string>
+
+#include "model/config.h"
+#include "model/llama_model.h"
+#include "model/safetensors.h"
+#include "tokenizer/tokenizer.h"
+
+namespace runllm {
+
+struct ModelDirectory {
+  std::string path;
+  ModelConfig config;
+  std::unique_ptr<LlamaModel> model;
+  std::unique_ptr<Tokenizer> tokenizer;
+  std::set<int32_t> eos_ids;     // from config.json and generation_config.json (each may list several)
+  std::string chat_template;     // tokenizer_config.json "chat_template" (empty when absent)
+};
+
+// Throws runllm::Error naming the file at fault. `verbose` prints the per-layer choice to stderr.
+ModelDirectory open_model_directory(const std::string& dir, bool verbose);
+
+}  // namespace runllm

@@ -1,0 +1,131 @@
+#include <chrono>
+#include <cstdio>
+#include <memory>
+#include <random>
+#include <string>
+
+#include "model/model_directory.h"
+#include "runtime/cli/commands/commands.h"
+#include "runtime/error.h"
+#include "runtime/generator.h"
+#include "tokenizer/chat_template.h"
+
+namespace runllm::cli {
+
+namespace {
+
+struct GenerateOptions {
+  std::string model_dir;
+  std::string prompt;
+  int64_t max_tokens = 256;
+  int64_t context_length = 0;  // 0 = the model's max_position_embeddings
+  SamplingParams sampling;
+  bool seed_given = false;
+  bool chat = false;
+  std::string chat_format;
+  std::string system_prompt;
+  bool system_given = false;
+  bool verbose = false;
+};
+
+ChatFormat choose_chat_format(const GenerateOptions& options, const ModelDirectory& directory) {
+  if (!options.chat_format.empty()) {
+    const auto format = chat_format_from_name(options.chat_format);
+    if (!format) throw Error("--chat-format: unknown format \"" + options.chat_format +
+                             "\" (known: chatml, llama2, llama3, mistral)");
+    return *format;
+  }
+  if (directory.chat_template.empty())
+    throw Error(directory.path + "/tokenizer_config.json has no chat_template; pass --chat-format "
+                "chatml|llama2|llama3|mistral");
+  const auto format = detect_chat_format(directory.chat_template);
+  if (!format)
+    throw Error("the checkpoint's chat template is not one run-llm recognises; pass --chat-format "
+                "chatml|llama2|llama3|mistral");
+  return *format;
+}
+
+// The prompt ids for a plain or chat prompt; adds the chat format's end-of-turn token to the stop ids.
+std::vector<int32_t> prompt_ids(const GenerateOptions& options, const ModelDirectory& directory,
+                                std::set<int32_t>& stop_ids) {
+  const Tokenizer& tokenizer = *directory.tokenizer;
+  if (!options.chat) return tokenizer.encode(options.prompt, tokenizer.adds_bos_by_default());
+  const ChatFormat format = choose_chat_format(options, directory);
+  const std::string system =
+      options.system_given ? options.system_prompt : default_system_prompt(directory.chat_template);
+  const auto bos = tokenizer.bos_id();
+  const std::string bos_text = bos ? tokenizer.token_bytes(*bos) : "";
+  const std::string text = apply_chat_format(format, system, options.prompt, bos_text);
+  if (const auto end_of_turn = tokenizer.token_id(end_of_turn_text(format))) stop_ids.insert(*end_of_turn);
+  if (options.verbose) std::fprintf(stderr, "chat format: %s\n", chat_format_name(format));
+  return tokenizer.encode(text, false);
+}
+
+}  // namespace
+
+Action register_generate(CLI::App& app) {
+  auto options = std::make_shared<GenerateOptions>();
+  app.add_option("-m,--model", options->model_dir, "checkpoint directory (config.json, *.safetensors, tokenizer)")
+      ->check(CLI::ExistingDirectory);
+  app.add_option("-p,--prompt", options->prompt, "prompt text");
+  app.add_option("-n,--max-tokens", options->max_tokens, "most tokens to generate")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 24));
+  app.add_option("--ctx", options->context_length,
+                 "context length in tokens, prompt included (default: the model's max_position_embeddings)")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 24));
+  app.add_option("--temperature", options->sampling.temperature, "sampling temperature; 0 = greedy")
+      ->capture_default_str();
+  app.add_option("--top-k", options->sampling.top_k, "keep the k most likely tokens; 0 = off")->capture_default_str();
+  app.add_option("--top-p", options->sampling.top_p, "nucleus sampling mass; 1 = off")->capture_default_str();
+  app.add_option("--min-p", options->sampling.min_p, "drop tokens below min-p times the top probability; 0 = off")
+      ->capture_default_str();
+  app.add_option("--repeat-penalty", options->sampling.repeat_penalty, "penalty for recent tokens; 1 = off")
+      ->capture_default_str();
+  app.add_option("--repeat-last-n", options->sampling.repeat_last_n, "how many recent tokens the penalty sees")
+      ->capture_default_str();
+  app.add_option("--seed", options->sampling.seed, "random seed; the same seed gives the same output (default: random)");
+  app.add_flag("--chat", options->chat, "wrap the prompt in the checkpoint's chat template");
+  app.add_option("--chat-format", options->chat_format,
+                 "chat format when the template is not recognised: chatml, llama2, llama3, mistral");
+  app.add_option("--system", options->system_prompt, "system prompt for --chat (default: the template's own)");
+  app.add_flag("-v,--verbose", options->verbose, "print the per-layer implementation choice and timings");
+
+  return [options, &app]() {
+    GenerateOptions& o = *options;
+    if (o.model_dir.empty()) throw Error("--model DIR is required (run-llm --help lists every option)");
+    if (app.count("--prompt") == 0) throw Error("--prompt TEXT is required");
+    o.seed_given = app.count("--seed") != 0;
+    o.system_given = app.count("--system") != 0;
+    if (o.system_given && !o.chat) throw Error("--system only applies with --chat");
+    validate(o.sampling);
+    if (!o.seed_given) o.sampling.seed = std::random_device{}();
+
+    ModelDirectory directory = open_model_directory(o.model_dir, o.verbose);
+    GenerationRequest request;
+    request.stop_ids = directory.eos_ids;
+    request.prompt_ids = prompt_ids(o, directory, request.stop_ids);
+    const int64_t model_max = directory.config.max_position_embeddings;
+    if (o.context_length > model_max)
+      throw Error("--ctx " + std::to_string(o.context_length) + " exceeds the model's maximum of " +
+                  std::to_string(model_max) + " positions");
+    request.context_length = o.context_length > 0 ? o.context_length : model_max;
+    request.max_new_tokens = o.max_tokens;
+    request.sampling = o.sampling;
+    if (o.verbose) std::fprintf(stderr, "seed: %llu\n", static_cast<unsigned long long>(o.sampling.seed));
+
+    const GenerationResult result = generate(*directory.model, *directory.tokenizer, request, [](const std::string& text) {
+      std::fwrite(text.data(), 1, text.size(), stdout);
+      std::fflush(stdout);
+    });
+    std::fputc('\n', stdout);
+    const double prompt_rate = static_cast<double>(request.prompt_ids.size()) / result.prompt_seconds;
+    const double decode_rate = result.tokens.size() / (result.decode_seconds > 0 ? result.decode_seconds : 1e-9);
+    std::fprintf(stderr, "prompt: %zu tokens, %.1f tokens/s | generation: %zu tokens, %.1f tokens/s | stop: %s\n",
+                 request.prompt_ids.size(), prompt_rate, result.tokens.size(), decode_rate,
+                 result.stop_reason.c_str());
+    return 0;
+  };
+}
+
+}  // namespace runllm::cli

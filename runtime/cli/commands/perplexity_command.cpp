@@ -1,0 +1,68 @@
+#include <cstdio>
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <string>
+
+#include "model/model_directory.h"
+#include "runtime/cli/commands/commands.h"
+#include "runtime/error.h"
+#include "runtime/perplexity.h"
+
+namespace runllm::cli {
+
+namespace {
+std::string read_text_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error(path + ": cannot open");
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+}  // namespace
+
+Action register_perplexity(CLI::App& app) {
+  struct Options {
+    std::string model_dir, file;
+    PerplexityOptions perplexity;
+    bool verbose = false;
+  };
+  auto options = std::make_shared<Options>();
+  CLI::App* command = app.add_subcommand(
+      "perplexity", "Perplexity of a text file by llama.cpp's method (score the second half of each window); "
+                    "optionally save logits or compare against saved ones (KL divergence)");
+  command->add_option("-m,--model", options->model_dir, "checkpoint directory")
+      ->required()
+      ->check(CLI::ExistingDirectory);
+  command->add_option("-f,--file", options->file, "UTF-8 text file to evaluate")->required()->check(CLI::ExistingFile);
+  command->add_option("-c,--ctx", options->perplexity.context, "window length in tokens")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{4}, int64_t{1} << 20));
+  command->add_option("--chunks", options->perplexity.max_chunks, "evaluate at most N windows (default: all)")
+      ->check(CLI::PositiveNumber);
+  command->add_option("--save-logits", options->perplexity.save_logits_path,
+                      "store this (base) model's log-probs of every scored token in FILE");
+  command->add_option("--kl-divergence", options->perplexity.kl_divergence_path,
+                      "compare against a --save-logits FILE: mean KLD, top-1 agreement, perplexity ratio")
+      ->check(CLI::ExistingFile);
+  command->add_flag("-v,--verbose", options->verbose, "print the per-layer implementation choice");
+
+  return [options]() {
+    const ModelDirectory directory = open_model_directory(options->model_dir, options->verbose);
+    const std::string text = read_text_file(options->file);
+    const PerplexityResult result =
+        measure_perplexity(*directory.model, *directory.tokenizer, text, options->perplexity,
+                           [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); });
+    std::printf("file: %s (%lld tokens), ctx %lld, %lld chunks, %lld scored tokens\n", options->file.c_str(),
+                static_cast<long long>(result.file_tokens), static_cast<long long>(options->perplexity.context),
+                static_cast<long long>(result.chunks), static_cast<long long>(result.perplexity.count()));
+    std::printf("%s\n", result.perplexity.report().c_str());
+    if (result.has_kl)
+      for (const std::string& line : result.kl.report()) std::printf("%s\n", line.c_str());
+    if (!options->perplexity.save_logits_path.empty())
+      std::printf("saved logits: %s\n", options->perplexity.save_logits_path.c_str());
+    return 0;
+  };
+}
+
+}  // namespace runllm::cli

@@ -1,0 +1,81 @@
+#include "tests/test_support.h"
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <sstream>
+#include <stdexcept>
+
+#include "tests/catch.h"
+
+namespace runllm::test {
+
+namespace fs = std::filesystem;
+
+std::string source_dir() { return RUNLLM_SOURCE_DIR; }
+
+std::string shared_data(const std::string& relative) { return source_dir() + "/../shared/data/" + relative; }
+
+std::string model_dir() {
+  std::string dir;
+  if (const char* env = std::getenv("RUNLLM_TEST_MODEL_DIR")) {
+    dir = env;
+  } else {
+    const char* cache = std::getenv("XDG_CACHE_HOME");
+    const char* home = std::getenv("HOME");
+    dir = (cache ? std::string(cache) : std::string(home ? home : "/root") + "/.cache") +
+          "/run-llm/SmolLM2-135M-Instruct-f16";
+  }
+  if (!fs::exists(dir + "/model.safetensors"))
+    FAIL("test model not found at " << dir << ": run scripts/fetch_model.sh (or set RUNLLM_TEST_MODEL_DIR)");
+  return dir;
+}
+
+std::string make_temp_dir(const std::string& tag) {
+  std::random_device device;
+  const fs::path dir = fs::temp_directory_path() / ("run-llm-test-" + tag + "-" + std::to_string(device()));
+  fs::create_directories(dir);
+  return dir.string();
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw std::runtime_error("cannot read " + path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+void write_file(const std::string& path, const std::string& contents) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << contents;
+  if (!out) throw std::runtime_error("cannot write " + path);
+}
+
+namespace {
+std::string shell_quote(const std::string& text) {
+  std::string quoted = "'";
+  for (char c : text) quoted += (c == '\'') ? std::string("'\\''") : std::string(1, c);
+  return quoted + "'";
+}
+}  // namespace
+
+CommandResult run_llm(const std::vector<std::string>& arguments) {
+  const std::string dir = make_temp_dir("cmd");
+  std::string command = shell_quote(RUNLLM_BINARY);
+  for (const std::string& argument : arguments) command += " " + shell_quote(argument);
+  command += " >" + shell_quote(dir + "/out") + " 2>" + shell_quote(dir + "/err") + " </dev/null";
+  const int status = std::system(command.c_str());
+  CommandResult result;
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  result.out = read_file(dir + "/out");
+  result.err = read_file(dir + "/err");
+  fs::remove_all(dir);
+  return result;
+}
+
+}  // namespace runllm::test

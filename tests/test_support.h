@@ -1,0 +1,27 @@
+// Shared helpers for the test suites: where the test model lives, temporary directories, and running
+// the run-llm binary as a user would.
+#pragma once
+#include <string>
+#include <vector>
+
+namespace runllm::test {
+
+// The converted default model: $RUNLLM_TEST_MODEL_DIR, else the cache path scripts/fetch_model.sh
+// writes. Fails the calling test (never skips it) with a hint when the directory is missing.
+std::string model_dir();
+std::string source_dir();           // the repository root
+std::string shared_data(const std::string& relative);  // ../shared/data/<relative>
+std::string make_temp_dir(const std::string& tag);     // a fresh directory under the system temp dir
+
+struct CommandResult {
+  int exit_code;
+  std::string out;  // stdout
+  std::string err;  // stderr
+};
+// Runs the built run-llm binary with `arguments` (each shell-quoted here).
+CommandResult run_llm(const std::vector<std::string>& arguments);
+
+std::string read_file(const std::string& path);
+void write_file(const std::string& path, const std::string& contents);
+
+}  // namespace runllm::test
