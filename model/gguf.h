@@ -64,5 +64,7 @@ class GgufFile {
 // Dequantizes a tensor's data to fp32 (numel values, GGUF element order). Supports F32, F16, BF16,
 // Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q6_K; any other type throws naming the type and the tensor.
 std::vector<float> gguf_dequantize(const GgufTensorInfo& tensor);
+bool gguf_type_supported(uint32_t type);  // whether gguf_dequantize accepts this ggml type
+std::string gguf_supported_types();       // "F32 F16 BF16 Q4_0 ..." for error messages
 
 }  // namespace runllm
