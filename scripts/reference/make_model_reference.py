@@ -30,6 +30,23 @@ CTX = 512
 CHUNKS = 8
 
 
+def smollm2_tokenizer_from_gguf(gguf_dir, gguf_file):
+    """transformers' tokenizer built from the GGUF, with the one thing its GGUF converter drops.
+
+    transformers ignores `tokenizer.ggml.pre` and always uses plain GPT-2 ByteLevel pre-tokenization.
+    SmolLM2's GGUF says "smollm": llama.cpp (and SmolLM2's own tokenizer.json) isolate every digit
+    before the GPT-2 split. That changes whitespace before digits ("\r\n 1" is "\r\n " + "1", not
+    "\r\n" + " 1"), so the reference gets the pre-tokenizer the GGUF names.
+    """
+    from tokenizers import pre_tokenizers
+    tokenizer = AutoTokenizer.from_pretrained(gguf_dir, gguf_file=gguf_file)
+    tokenizer.backend_tokenizer.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Digits(individual_digits=True),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, trim_offsets=True, use_regex=True),
+    ])
+    return tokenizer
+
+
 def main():
     gguf_path = os.path.abspath(sys.argv[1])
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -37,7 +54,7 @@ def main():
     eval_path = os.path.join(root, "..", "shared", "data", "wikitext-2-raw", "wiki.test.raw")
     gguf_dir, gguf_file = os.path.split(gguf_path)
 
-    tokenizer = AutoTokenizer.from_pretrained(gguf_dir, gguf_file=gguf_file)
+    tokenizer = smollm2_tokenizer_from_gguf(gguf_dir, gguf_file)
     model = AutoModelForCausalLM.from_pretrained(gguf_dir, gguf_file=gguf_file, dtype=torch.float16,
                                                  attn_implementation="eager")
     # transformers refuses .float() on a GGUF-loaded model; upcast the fp16 parameters in place.
@@ -64,7 +81,8 @@ def main():
 
     # llama.cpp's perplexity: non-overlapping windows of CTX tokens; in each, the logits of positions
     # CTX/2 .. CTX-2 score the next token (CTX/2 - 1 tokens per window). No BOS for this tokenizer.
-    with open(eval_path, encoding="utf-8") as f:
+    # newline="" keeps the file's CRLF line ends: run-llm (like llama.cpp) reads the bytes as they are.
+    with open(eval_path, encoding="utf-8", newline="") as f:
         tokens = tokenizer.encode(f.read(), add_special_tokens=False)
     nll_sum, nll2_sum, count = 0.0, 0.0, 0
     first = CTX // 2
