@@ -10,6 +10,7 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "runtime/error.h"
 #include "tests/catch.h"
 
 namespace runllm::test {
@@ -40,6 +41,22 @@ std::string make_temp_dir(const std::string& tag) {
   const fs::path dir = fs::temp_directory_path() / ("run-llm-test-" + tag + "-" + std::to_string(device()));
   fs::create_directories(dir);
   return dir.string();
+}
+
+std::string error_message(const std::function<void()>& action) {
+  try {
+    action();
+  } catch (const Error& error) {
+    return error.what();
+  }
+  return "";
+}
+
+void require_error(const std::function<void()>& action, std::initializer_list<const char*> words) {
+  const std::string message = error_message(action);
+  INFO("error message: " << message);
+  REQUIRE(!message.empty());
+  for (const char* word : words) CHECK(message.find(word) != std::string::npos);
 }
 
 std::string read_file(const std::string& path) {

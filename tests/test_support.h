@@ -1,6 +1,8 @@
 // Shared helpers for the test suites: where the test model lives, temporary directories, and running
 // the run-llm binary as a user would.
 #pragma once
+#include <functional>
+#include <initializer_list>
 #include <string>
 #include <vector>
 
@@ -20,6 +22,11 @@ struct CommandResult {
 };
 // Runs the built run-llm binary with `arguments` (each shell-quoted here).
 CommandResult run_llm(const std::vector<std::string>& arguments);
+
+// The message of the runllm::Error `action` throws, or "" when it throws none.
+std::string error_message(const std::function<void()>& action);
+// Requires `action` to throw a runllm::Error whose message contains every one of `words`.
+void require_error(const std::function<void()>& action, std::initializer_list<const char*> words);
 
 std::string read_file(const std::string& path);
 void write_file(const std::string& path, const std::string& contents);

@@ -15,25 +15,16 @@
 #include "model/config.h"
 #include "runtime/error.h"
 #include "tests/catch.h"
+#include "tests/test_support.h"
 
 using namespace runllm;
+using test::require_error;
 using nlohmann::json;
 
 namespace {
 
 ModelConfig parse(const json& config) { return parse_model_config(config.dump(), "test/config.json"); }
 
-void require_error(const std::function<void()>& action, std::initializer_list<const char*> words) {
-  std::string message;
-  try {
-    action();
-  } catch (const Error& error) {
-    message = error.what();
-  }
-  INFO("error message: " << message);
-  REQUIRE(!message.empty());
-  for (const char* word : words) CHECK(message.find(word) != std::string::npos);
-}
 
 void require_parse_error(const json& config, std::initializer_list<const char*> words) {
   require_error([&] { parse(config); }, words);

@@ -14,20 +14,12 @@
 #include "runtime/logits_file.h"
 #include "runtime/perplexity_stats.h"
 #include "tests/catch.h"
+#include "tests/test_support.h"
 
 using namespace runllm;
+using test::error_message;
 
 namespace {
-
-template <typename F>
-std::string error_message(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
 
 bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 

@@ -6,20 +6,12 @@
 #include "runtime/error.h"
 #include "runtime/perplexity_stats.h"
 #include "tests/catch.h"
+#include "tests/test_support.h"
 
 using namespace runllm;
+using test::error_message;
 
 namespace {
-
-template <typename F>
-std::string error_message(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
 
 std::vector<float> log_softmax(const std::vector<float>& logits) {
   const double normalizer = static_cast<double>(logits[0]) - log_softmax_at(logits.data(), logits.size(), 0);

@@ -17,8 +17,10 @@
 #include "model/safetensors.h"
 #include "runtime/error.h"
 #include "tests/catch.h"
+#include "tests/test_support.h"
 
 using namespace runllm;
+using test::require_error;
 using Bytes = std::vector<uint8_t>;
 
 namespace {
@@ -97,17 +99,6 @@ Bytes little_endian_bytes(const std::vector<T>& values) {
 }
 
 // Runs `action`, requires a runllm::Error, and checks its message contains every word given.
-void require_error(const std::function<void()>& action, std::initializer_list<const char*> words) {
-  std::string message;
-  try {
-    action();
-  } catch (const Error& error) {
-    message = error.what();
-  }
-  INFO("error message: " << message);
-  REQUIRE(!message.empty());
-  for (const char* word : words) CHECK(message.find(word) != std::string::npos);
-}
 
 void require_open_error(const std::string& header, const Bytes& data, std::initializer_list<const char*> words) {
   TempDir temp;

@@ -10,21 +10,12 @@
 #include "runtime/error.h"
 #include "runtime/sampler.h"
 #include "tests/catch.h"
+#include "tests/test_support.h"
 
 using namespace runllm;
+using test::error_message;
 
 namespace {
-
-// The message of the runllm::Error f throws, or "" if it throws none.
-template <typename F>
-std::string error_message(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
 
 std::vector<float> random_logits(int64_t vocab_size, uint32_t seed) {
   std::mt19937 generator(seed);
