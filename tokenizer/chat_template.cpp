@@ -1,0 +1,128 @@
+#include "tokenizer/chat_template.h"
+
+namespace runllm {
+
+namespace {
+
+bool contains(const std::string& text, const char* marker) { return text.find(marker) != std::string::npos; }
+
+// Jinja's `trim` and Python's str.strip() (ASCII whitespace; enough for prompts typed at a console).
+std::string strip(const std::string& text) {
+  const char* whitespace = " \t\n\r\f\v";
+  const size_t begin = text.find_first_not_of(whitespace);
+  if (begin == std::string::npos) return "";
+  return text.substr(begin, text.find_last_not_of(whitespace) - begin + 1);
+}
+
+}  // namespace
+
+std::optional<ChatFormat> chat_format_from_name(const std::string& name) {
+  if (name == "chatml") return ChatFormat::ChatML;
+  if (name == "llama2") return ChatFormat::Llama2;
+  if (name == "llama3") return ChatFormat::Llama3;
+  if (name == "mistral") return ChatFormat::Mistral;
+  return std::nullopt;
+}
+
+const char* chat_format_name(ChatFormat format) {
+  switch (format) {
+    case ChatFormat::ChatML: return "chatml";
+    case ChatFormat::Llama2: return "llama2";
+    case ChatFormat::Llama3: return "llama3";
+    case ChatFormat::Mistral: return "mistral";
+  }
+  return "unknown";
+}
+
+std::optional<ChatFormat> detect_chat_format(const std::string& chat_template) {
+  if (contains(chat_template, "<|im_start|>")) return ChatFormat::ChatML;
+  if (contains(chat_template, "<|start_header_id|>")) return ChatFormat::Llama3;
+  if (contains(chat_template, "[INST]"))
+    return contains(chat_template, "<<SYS>>") ? ChatFormat::Llama2 : ChatFormat::Mistral;
+  return std::nullopt;
+}
+
+// Looks for a string literal '<|im_start|>system\n...<|im_end|>' whose body is plain text (no
+// closing quote before <|im_end|>, so no `+ message['content']` concatenation). The newline after
+// "system" is a real newline in GGUF metadata and the Jinja escape "\n" in tokenizer_config.json.
+std::string default_system_prompt(const std::string& chat_template) {
+  const std::string marker = "<|im_start|>system";
+  const std::string end_marker = "<|im_end|>";
+  for (size_t at = chat_template.find(marker); at != std::string::npos;
+       at = chat_template.find(marker, at + 1)) {
+    size_t i = at + marker.size();
+    if (chat_template.compare(i, 1, "\n") == 0) i += 1;
+    else if (chat_template.compare(i, 2, "\\n") == 0) i += 2;
+    else continue;
+    std::string prompt;
+    bool literal = true;
+    while (i < chat_template.size() && chat_template.compare(i, end_marker.size(), end_marker) != 0) {
+      const char c = chat_template[i];
+      if (c == '\'' || c == '"') {
+        literal = false;
+        break;
+      }
+      if (c == '\\' && i + 1 < chat_template.size()) {  // Jinja string escapes
+        const char escaped = chat_template[i + 1];
+        prompt += escaped == 'n' ? '\n' : escaped == 't' ? '\t' : escaped;
+        i += 2;
+        continue;
+      }
+      prompt += c;
+      ++i;
+    }
+    if (literal && i < chat_template.size() && !prompt.empty()) return prompt;
+  }
+  return "";
+}
+
+// Each branch reproduces the reference template's output with add_generation_prompt=True for
+// [system?, user] (tests/data/chat_templates/ holds the templates, rendered with jinja2 in the tests'
+// expectations):
+//  - ChatML (SmolLM2, Qwen2): no stripping.
+//  - Llama-3 (Meta-Llama-3-8B-Instruct): `message['content'] | trim` for every message.
+//  - Llama-2 (Llama-2-chat-hf): system folded into the first user message inside <<SYS>>, then
+//    `content.strip()`.
+//  - Mistral: Mistral-7B-Instruct-v0.1's "[INST] U [/INST]"; a system message is folded into the
+//    user message as "S\n\nU" like the later Mistral/Mixtral templates do. Those templates write
+//    " [INST]" after BOS because HF's tokenizer would otherwise glue the space mark differently; our
+//    SentencePiece encode adds that space mark itself, so no leading space here.
+std::string apply_chat_format(ChatFormat format, const std::string& system_prompt,
+                              const std::string& user_message, const std::string& bos_text) {
+  switch (format) {
+    case ChatFormat::ChatML: {
+      std::string text;
+      if (!system_prompt.empty()) text += "<|im_start|>system\n" + system_prompt + "<|im_end|>\n";
+      return text + "<|im_start|>user\n" + user_message + "<|im_end|>\n<|im_start|>assistant\n";
+    }
+    case ChatFormat::Llama3: {
+      std::string text = bos_text;
+      if (!system_prompt.empty())
+        text += "<|start_header_id|>system<|end_header_id|>\n\n" + strip(system_prompt) + "<|eot_id|>";
+      return text + "<|start_header_id|>user<|end_header_id|>\n\n" + strip(user_message) +
+             "<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n";
+    }
+    case ChatFormat::Llama2: {
+      const std::string content = system_prompt.empty()
+          ? user_message : "<<SYS>>\n" + system_prompt + "\n<</SYS>>\n\n" + user_message;
+      return bos_text + "[INST] " + strip(content) + " [/INST]";
+    }
+    case ChatFormat::Mistral: {
+      const std::string content = system_prompt.empty() ? user_message : system_prompt + "\n\n" + user_message;
+      return bos_text + "[INST] " + content + " [/INST]";
+    }
+  }
+  return user_message;
+}
+
+std::string end_of_turn_text(ChatFormat format) {
+  switch (format) {
+    case ChatFormat::ChatML: return "<|im_end|>";
+    case ChatFormat::Llama3: return "<|eot_id|>";
+    case ChatFormat::Llama2:
+    case ChatFormat::Mistral: return "</s>";
+  }
+  return "";
+}
+
+}  // namespace runllm
