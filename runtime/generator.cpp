@@ -29,6 +29,7 @@ GenerationResult generate(const LlamaModel& model, const Tokenizer& tokenizer, c
   KvCache cache(model.config(), capacity);
   Sampler sampler(request.sampling);
   StreamingDetokenizer detokenizer(tokenizer);
+  detokenizer.set_context(request.prompt_ids);
   std::vector<float> logits(static_cast<size_t>(vocab));
   std::vector<int32_t> history = request.prompt_ids;
   GenerationResult result;
