@@ -61,3 +61,13 @@ TEST_CASE("bad command lines are refused naming the flag", "[e2e][generate][erro
   CHECK(too_long_ctx.exit_code == 1);
   CHECK(too_long_ctx.err.find("8192") != std::string::npos);
 }
+
+TEST_CASE("invalid UTF-8 and empty prompts get a clear error", "[e2e][generate][errors]") {
+  const auto invalid = test::run_llm({"--model", test::model_dir(), "--prompt", "caf\xC3(", "-n", "2"});
+  CHECK(invalid.exit_code == 1);
+  CHECK(invalid.err.find("UTF-8") != std::string::npos);
+  CHECK(invalid.err.find("offset 3") != std::string::npos);
+  const auto empty = test::run_llm({"--model", test::model_dir(), "--prompt", "", "-n", "2"});
+  CHECK(empty.exit_code == 1);
+  CHECK(empty.err.find("prompt is empty") != std::string::npos);
+}

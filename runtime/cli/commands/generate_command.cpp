@@ -119,6 +119,7 @@ Action register_generate(CLI::App& app) {
       std::fflush(stdout);
     });
     std::fputc('\n', stdout);
+    std::fflush(stdout);
     const double prompt_rate = static_cast<double>(request.prompt_ids.size()) / result.prompt_seconds;
     const double decode_rate = result.tokens.size() / (result.decode_seconds > 0 ? result.decode_seconds : 1e-9);
     std::fprintf(stderr, "prompt: %zu tokens, %.1f tokens/s | generation: %zu tokens, %.1f tokens/s | stop: %s\n",
