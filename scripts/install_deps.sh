@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(cmake g++ make pkg-config
           libsentencepiece-dev sentencepiece nlohmann-json3-dev catch2
-          libopenblas-dev libpcre2-dev libcli11-dev)
+          libopenblas-dev libpcre2-dev libcli11-dev libicu-dev)
 
 missing=()
 for package in "${packages[@]}"; do

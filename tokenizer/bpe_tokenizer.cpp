@@ -189,11 +189,7 @@ BpeTokenizer::BpeTokenizer(const std::string& tokenizer_json_path, const Tokeniz
     : path_(tokenizer_json_path) {
   const json root = read_json_file(path_);
   try {
-    const json& normalizer = root.value("normalizer", json());
-    const bool empty_sequence = type_of(normalizer) == "Sequence" &&
-                                normalizer.value("normalizers", json::array()).empty();
-    if (!normalizer.is_null() && !empty_sequence)
-      throw Error(path_ + ": normalizer type '" + type_of(normalizer) + "' is not supported");
+    normalizer_ = TextNormalizer(root.value("normalizer", json()), path_);
     const json& decoder = root.value("decoder", json());
     if (!decoder.is_null() && type_of(decoder) != "ByteLevel")
       throw Error(path_ + ": decoder type '" + type_of(decoder) + "' is not supported (expected ByteLevel)");
@@ -374,7 +370,11 @@ std::vector<int32_t> BpeTokenizer::encode(const std::string& text, bool add_bos)
   std::vector<int32_t> ids;
   if (add_bos && bos_id_) ids.push_back(*bos_id_);
 
+  // As in HF, the normalizer sees each stretch between added tokens on its own; added tokens are
+  // matched on the raw text (HF matches those marked "normalized": true on the normalized text).
   const auto encode_plain = [&](std::string_view segment) {
+    std::string normalized;
+    if (!normalizer_.is_identity()) segment = normalized = normalizer_.normalize(segment);
     for (const std::string& piece : pre_tokenize(segment)) encode_piece(piece, ids);
   };
   size_t plain_begin = 0;

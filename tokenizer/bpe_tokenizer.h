@@ -1,6 +1,6 @@
 // Hugging Face byte-level BPE from tokenizer.json (GPT-2, SmolLM2, Llama-3, Qwen2 families):
-// added tokens are matched first, the rest is pre-tokenized (Split / Digits / ByteLevel regexes),
-// mapped to the GPT-2 byte alphabet and merged by rank.
+// added tokens are matched first, the rest is normalized (NFC etc., text_normalizer.h), pre-tokenized
+// (Split / Digits / ByteLevel regexes), mapped to the GPT-2 byte alphabet and merged by rank.
 #pragma once
 #include <array>
 #include <cstdint>
@@ -14,6 +14,7 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include "tokenizer/text_normalizer.h"
 #include "tokenizer/tokenizer.h"
 
 namespace runllm {
@@ -80,6 +81,7 @@ class BpeTokenizer : public Tokenizer {
   bool ignore_merges_ = false;  // HF: a piece that is itself in the vocabulary skips merging
   std::vector<AddedToken> added_tokens_;
   std::array<std::vector<size_t>, 256> added_by_first_byte_;  // indices, longest content first
+  TextNormalizer normalizer_;  // applied to the text between added tokens
   std::vector<SplitStep> split_steps_;
   std::optional<int32_t> bos_id_;
   bool add_bos_by_default_ = false;

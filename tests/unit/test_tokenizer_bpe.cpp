@@ -1,6 +1,6 @@
 // Byte-level BPE: SmolLM2's converted tokenizer against ids from HF transformers (built from the
 // GGUF, scripts/reference/make_tokenizer_reference.py), and small hand-made tokenizer.json files for
-// each pre-tokenizer behavior (expected ids checked once against HF `tokenizers` 0.23).
+// each pre-tokenizer behavior and normalizer (expected ids checked once against HF `tokenizers` 0.23).
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
@@ -286,9 +286,11 @@ TEST_CASE("BPE loading errors name the file and the unsupported part", "[tokeniz
   json metaspace = synthetic_tokenizer({{"type", "Metaspace"}, {"replacement", "_"}});
   CHECK(error_of(metaspace).find("pre_tokenizer type 'Metaspace'") != std::string::npos);
   CHECK(error_of(metaspace).find("tokenizer.json") != std::string::npos);
-  json nfkc = synthetic_tokenizer(kByteLevelNoRegex);
-  nfkc["normalizer"] = {{"type", "NFKC"}};
-  CHECK(error_of(nfkc).find("normalizer type 'NFKC'") != std::string::npos);
+  json precompiled = synthetic_tokenizer(kByteLevelNoRegex);
+  precompiled["normalizer"] = {{"type", "Precompiled"}, {"precompiled_charsmap", "AAAA"}};
+  CHECK(error_of(precompiled).find("normalizer type 'Precompiled' is not supported") != std::string::npos);
+  precompiled["normalizer"] = {{"type", "Sequence"}, {"normalizers", {{{"type", "NFC"}}, {{"type", "Lowercase"}}}}};
+  CHECK(error_of(precompiled).find("normalizer type 'Lowercase'") != std::string::npos);
   json no_byte_level = synthetic_tokenizer(split_then_byte_level("Isolated", false)["pretokenizers"][0]);
   CHECK(error_of(no_byte_level).find("no ByteLevel") != std::string::npos);
   json bad_merge = synthetic_tokenizer(kByteLevelNoRegex);
@@ -301,4 +303,41 @@ TEST_CASE("BPE loading errors name the file and the unsupported part", "[tokeniz
   fs::create_directories(dir.path / "empty");
   CHECK(error_message([&] { load_tokenizer((dir.path / "empty").string()); })
             .find("no tokenizer.json or tokenizer.model") != std::string::npos);
+}
+
+TEST_CASE("BPE Unicode normalizers (NFC as in Qwen2) apply between added tokens, as in HF", "[tokenizer]") {
+  TempDir dir;
+  const std::string e_acute = "\xC3\xA9";       // U+00E9: bytes 195 169
+  const std::string e_combining = "e\xCC\x81";  // e + U+0301: bytes 101 204 129
+  const auto with_normalizer = [&](const json& normalizer) {
+    json tokenizer_json = synthetic_tokenizer(kByteLevelNoRegex, true);
+    tokenizer_json["normalizer"] = normalizer;
+    return load_synthetic(dir, tokenizer_json);
+  };
+  const json nfc = {{"type", "NFC"}};
+
+  const BpeTokenizer plain = with_normalizer(nullptr);
+  CHECK(plain.encode(e_combining, false) == Ids{101, 204, 129});
+  CHECK(plain.encode(e_acute, false) == Ids{195, 169});
+
+  const BpeTokenizer composed = with_normalizer(nfc);
+  CHECK(composed.encode(e_combining, false) == Ids{195, 169});
+  CHECK(composed.encode(e_acute, false) == Ids{195, 169});
+  CHECK(composed.encode("caf" + e_combining + " ab", false) == Ids{99, 97, 102, 195, 169, 32, 256});
+  // Each stretch between added tokens is normalized on its own: nothing composes across <x>.
+  CHECK(composed.encode(e_combining + "<x>" + e_combining, false) == Ids{195, 169, 262, 195, 169});
+  CHECK(composed.encode("e<x>\xCC\x81", false) == Ids{101, 262, 204, 129});
+  CHECK(composed.decode({101, 204, 129}) == e_combining);  // decoding is not normalized
+  CHECK(composed.encode("", false).empty());
+
+  CHECK(with_normalizer({{"type", "Sequence"}, {"normalizers", {nfc}}}).encode(e_combining, false) ==
+        Ids{195, 169});
+  CHECK(with_normalizer({{"type", "Sequence"}, {"normalizers", json::array()}}).encode(e_combining, false) ==
+        Ids{101, 204, 129});
+  CHECK(with_normalizer({{"type", "NFD"}}).encode(e_acute, false) == Ids{101, 204, 129});
+  CHECK(with_normalizer({{"type", "NFKC"}}).encode("\xEF\xAC\x81", false) == Ids{102, 105});  // U+FB01: fi
+  CHECK(with_normalizer({{"type", "NFKD"}}).encode("\xEF\xAC\x81" + e_acute, false) ==
+        Ids{102, 105, 101, 204, 129});
+  CHECK(with_normalizer({{"type", "Sequence"}, {"normalizers", {{{"type", "NFD"}}, nfc}}}).encode(e_acute, false) ==
+        Ids{195, 169});
 }
