@@ -4,6 +4,7 @@
 #include <catch2/catch_all.hpp>
 // A matcher for "the message contains this text", spelled the same for both versions.
 #define HAS_SUBSTRING(text) Catch::Matchers::ContainsSubstring(text)
+using Catch::Approx;  // 2.x exposes Approx globally; 3.x only in namespace Catch
 #else
 #include <catch2/catch.hpp>
 #define HAS_SUBSTRING(text) Catch::Matchers::Contains(text)
