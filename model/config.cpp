@@ -3,12 +3,11 @@
 #include "model/config.h"
 
 #include <cmath>
-#include <fstream>
-#include <sstream>
 
 #include <nlohmann/json.hpp>
 
 #include "runtime/error.h"
+#include "runtime/file_io.h"
 
 namespace runllm {
 
@@ -248,14 +247,6 @@ void read_token_ids(const KeyReader& config, ModelConfig& model) {
   }
 }
 
-std::string read_text_file(const std::string& path) {
-  std::ifstream stream(path, std::ios::binary);
-  if (!stream) throw Error(path + ": cannot open (expected a Hugging Face config.json)");
-  std::ostringstream text;
-  text << stream.rdbuf();
-  if (stream.bad()) throw Error(path + ": read failed");
-  return text.str();
-}
 
 }  // namespace
 
@@ -287,7 +278,7 @@ ModelConfig parse_model_config(const std::string& json_text, const std::string& 
 
 ModelConfig load_model_config(const std::string& model_dir) {
   const std::string path = model_dir + "/config.json";
-  return parse_model_config(read_text_file(path), path);
+  return parse_model_config(read_whole_file(path, "a Hugging Face config.json"), path);
 }
 
 }  // namespace runllm

@@ -2,11 +2,10 @@
 
 #include <chrono>
 #include <cstdio>
-#include <fstream>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
 #include "runtime/error.h"
+#include "runtime/file_io.h"
 
 namespace runllm {
 
@@ -14,12 +13,10 @@ namespace {
 
 // Reads a JSON file that may be absent; a present but malformed file is an error naming it.
 nlohmann::json read_optional_json(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return nlohmann::json();
-  std::stringstream text;
-  text << in.rdbuf();
+  const std::optional<std::string> text = read_optional_file(path);
+  if (!text) return nlohmann::json();
   try {
-    return nlohmann::json::parse(text.str());
+    return nlohmann::json::parse(*text);
   } catch (const nlohmann::json::exception& e) {
     throw Error(path + ": invalid JSON: " + e.what());
   }

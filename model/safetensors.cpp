@@ -6,13 +6,12 @@
 #include <algorithm>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <set>
-#include <sstream>
 
 #include <nlohmann/json.hpp>
 
 #include "runtime/error.h"
+#include "runtime/file_io.h"
 #include "runtime/mapped_file.h"
 
 namespace runllm {
@@ -169,14 +168,6 @@ std::map<std::string, std::string> parse_metadata(const json& metadata, const st
   return result;
 }
 
-std::string read_text_file(const std::string& path) {
-  std::ifstream stream(path, std::ios::binary);
-  if (!stream) throw Error(path + ": cannot open");
-  std::ostringstream text;
-  text << stream.rdbuf();
-  if (stream.bad()) throw Error(path + ": read failed");
-  return text.str();
-}
 
 // A shard name from the index must be a plain file inside the checkpoint directory.
 void check_plain_file_name(const std::string& shard, const std::string& index_path) {
@@ -188,7 +179,7 @@ void check_plain_file_name(const std::string& shard, const std::string& index_pa
 
 // weight_map: {tensor name: shard file name} (FORMATS.md §1).
 std::map<std::string, std::string> parse_weight_map(const std::string& index_path) {
-  const json index = parse_json_without_duplicate_keys(read_text_file(index_path), index_path);
+  const json index = parse_json_without_duplicate_keys(read_whole_file(index_path), index_path);
   if (!index.is_object()) throw Error(index_path + ": expected a JSON object with \"weight_map\"");
   if (!index.contains("weight_map")) throw Error(index_path + ": missing \"weight_map\"");
   const json& weight_map = index.at("weight_map");

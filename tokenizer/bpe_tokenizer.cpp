@@ -6,12 +6,11 @@
 #include <algorithm>
 #include <cctype>
 #include <cstdio>
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <queue>
-#include <sstream>
 
 #include "runtime/error.h"
+#include "runtime/file_io.h"
 
 namespace runllm {
 
@@ -167,12 +166,9 @@ class PreTokenizerRegex {
 namespace {
 
 json read_json_file(const std::string& path) {
-  std::ifstream file(path, std::ios::binary);
-  if (!file) throw Error(path + ": cannot open");
-  std::stringstream buffer;
-  buffer << file.rdbuf();
+  const std::string text = read_whole_file(path);
   try {
-    return json::parse(buffer.str());
+    return json::parse(text);
   } catch (const json::exception& e) {
     throw Error(path + ": invalid JSON: " + e.what());
   }

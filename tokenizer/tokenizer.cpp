@@ -3,11 +3,10 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
 #include "runtime/error.h"
+#include "runtime/file_io.h"
 #include "tokenizer/bpe_tokenizer.h"
 #include "tokenizer/sentencepiece_tokenizer.h"
 
@@ -17,12 +16,10 @@ namespace {
 
 TokenizerConfig read_tokenizer_config(const std::string& path) {
   TokenizerConfig config;
-  std::ifstream file(path, std::ios::binary);
-  if (!file) return config;  // optional file
-  std::stringstream buffer;
-  buffer << file.rdbuf();
+  const std::optional<std::string> text = read_optional_file(path);
+  if (!text) return config;
   try {
-    const nlohmann::json root = nlohmann::json::parse(buffer.str());
+    const nlohmann::json root = nlohmann::json::parse(*text);
     if (root.contains("bos_token")) {
       const nlohmann::json& bos = root["bos_token"];
       // Either "<s>" or an AddedToken object {"content": "<s>", ...} (older files).

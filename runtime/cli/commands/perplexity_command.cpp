@@ -1,25 +1,14 @@
 #include <cstdio>
-#include <fstream>
 #include <memory>
-#include <sstream>
 #include <string>
 
 #include "model/model_directory.h"
 #include "runtime/cli/commands/commands.h"
 #include "runtime/error.h"
+#include "runtime/file_io.h"
 #include "runtime/perplexity.h"
 
 namespace runllm::cli {
-
-namespace {
-std::string read_text_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(path + ": cannot open");
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-}  // namespace
 
 Action register_perplexity(CLI::App& app) {
   struct Options {
@@ -49,7 +38,7 @@ Action register_perplexity(CLI::App& app) {
 
   return [options]() {
     const ModelDirectory directory = open_model_directory(options->model_dir, options->verbose);
-    const std::string text = read_text_file(options->file);
+    const std::string text = read_whole_file(options->file);
     const PerplexityResult result =
         measure_perplexity(*directory.model, *directory.tokenizer, text, options->perplexity,
                            [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); });
