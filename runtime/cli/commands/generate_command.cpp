@@ -1,4 +1,3 @@
-#include <chrono>
 #include <cstdio>
 #include <memory>
 #include <random>
@@ -20,11 +19,10 @@ struct GenerateOptions {
   int64_t max_tokens = 256;
   int64_t context_length = 0;  // 0 = the model's max_position_embeddings
   SamplingParams sampling;
-  bool seed_given = false;
   bool chat = false;
   std::string chat_format;
   std::string system_prompt;
-  bool system_given = false;
+  bool system_given = false;  // --system "" is a real (empty) system prompt
   bool verbose = false;
 };
 
@@ -95,11 +93,10 @@ Action register_generate(CLI::App& app) {
     GenerateOptions& o = *options;
     if (o.model_dir.empty()) throw Error("--model DIR is required (run-llm --help lists every option)");
     if (app.count("--prompt") == 0) throw Error("--prompt TEXT is required");
-    o.seed_given = app.count("--seed") != 0;
     o.system_given = app.count("--system") != 0;
     if (o.system_given && !o.chat) throw Error("--system only applies with --chat");
     validate(o.sampling);
-    if (!o.seed_given) o.sampling.seed = std::random_device{}();
+    if (app.count("--seed") == 0) o.sampling.seed = std::random_device{}();
 
     ModelDirectory directory = open_model_directory(o.model_dir, o.verbose);
     GenerationRequest request;
