@@ -59,6 +59,17 @@ void require_error(const std::function<void()>& action, std::initializer_list<co
   for (const char* word : words) CHECK(message.find(word) != std::string::npos);
 }
 
+std::string stream_decode(const Tokenizer& tokenizer, const std::vector<int32_t>& ids) {
+  StreamingDetokenizer stream(tokenizer);
+  std::string streamed;
+  for (int32_t id : ids) {
+    const std::string piece = stream.push(id);
+    CHECK(find_invalid_utf8(piece) == -1);
+    streamed += piece;
+  }
+  return streamed + stream.flush();
+}
+
 std::string read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw std::runtime_error("cannot read " + path);

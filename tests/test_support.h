@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "tokenizer/tokenizer.h"
+
 namespace runllm::test {
 
 // The converted default model: $RUNLLM_TEST_MODEL_DIR, else the cache path scripts/fetch_model.sh
@@ -27,6 +29,10 @@ CommandResult run_llm(const std::vector<std::string>& arguments);
 std::string error_message(const std::function<void()>& action);
 // Requires `action` to throw a runllm::Error whose message contains every one of `words`.
 void require_error(const std::function<void()>& action, std::initializer_list<const char*> words);
+
+// Decodes `ids` through a StreamingDetokenizer, one push per id then flush, checking that every
+// piece it emits is valid UTF-8.
+std::string stream_decode(const Tokenizer& tokenizer, const std::vector<int32_t>& ids);
 
 std::string read_file(const std::string& path);
 void write_file(const std::string& path, const std::string& contents);

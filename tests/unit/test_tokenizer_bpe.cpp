@@ -153,14 +153,7 @@ TEST_CASE("SmolLM2 streaming detokenizer reproduces decode without splitting cha
   const json expected = expected_ids();
   for (const json& entry : expected.at("entries")) {
     const Ids ids = entry.at("ids").get<Ids>();
-    StreamingDetokenizer stream(*tokenizer);
-    std::string streamed;
-    for (int32_t id : ids) {
-      const std::string piece = stream.push(id);
-      CHECK(find_invalid_utf8(piece) == -1);
-      streamed += piece;
-    }
-    streamed += stream.flush();
+    const std::string streamed = test::stream_decode(*tokenizer, ids);
     INFO("line: " << json(entry.at("text")).dump());
     CHECK(streamed == tokenizer->decode(ids));
   }

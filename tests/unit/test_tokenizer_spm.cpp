@@ -154,14 +154,7 @@ TEST_CASE("SentencePiece streaming keeps the first-word and continuation spaces 
   const auto tokenizer = load_tokenizer(trained_model_dir().string());
   for (const std::string& line : comparison_lines()) {
     const Ids ids = tokenizer->encode(line, true);
-    StreamingDetokenizer stream(*tokenizer);
-    std::string streamed;
-    for (int32_t id : ids) {
-      const std::string piece = stream.push(id);
-      CHECK(find_invalid_utf8(piece) == -1);
-      streamed += piece;
-    }
-    streamed += stream.flush();
+    const std::string streamed = test::stream_decode(*tokenizer, ids);
     INFO("line: " << line);
     CHECK(streamed == tokenizer->decode(ids));
   }
