@@ -23,7 +23,8 @@ class DenseLinear : public Linear {
   int64_t out_features() const override { return N_; }
   void forward(const float* x, int64_t M, float* y) const override;
   std::string describe() const override { return "DenseLinear fp32"; }
-  const std::vector<float>& weight() const { return weight_; }
+  const std::vector<float>& weight() const { return weight_; }  // [N, K]
+  const std::vector<float>& bias() const { return bias_; }      // [N] or empty
 
  private:
   std::vector<float> weight_;  // [N, K]
