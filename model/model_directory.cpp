@@ -38,11 +38,12 @@ void add_token_ids(const nlohmann::json& value, const std::string& source, std::
 
 }  // namespace
 
-ModelDirectory open_model_directory(const std::string& dir, bool verbose) {
+ModelDirectory open_model_directory(const std::string& dir, bool verbose, const LinearOptions& linears) {
   const auto start = std::chrono::steady_clock::now();
   ModelDirectory result;
   result.path = dir;
   result.config = load_model_config(dir);
+  result.quant = load_quant_config(dir);
   for (int64_t id : result.config.eos_token_ids) result.eos_ids.insert(static_cast<int32_t>(id));
   const std::string generation_config_path = dir + "/generation_config.json";
   const nlohmann::json generation_config = read_optional_json(generation_config_path);
@@ -62,7 +63,9 @@ ModelDirectory open_model_directory(const std::string& dir, bool verbose) {
       throw Error(dir + ": eos_token_id " + std::to_string(id) + " is outside the vocabulary");
 
   const Checkpoint checkpoint = Checkpoint::open_dir(dir);
-  result.model = LlamaModel::load(checkpoint, result.config);
+  CheckpointLinearSource source(checkpoint, result.config, result.quant, linears);
+  if (verbose) std::fprintf(stderr, "format: %s\n", result.quant.describe().c_str());
+  result.model = LlamaModel::load(checkpoint, result.config, source);
   if (verbose) {
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     std::fprintf(stderr, "loaded %s: %lld layers, hidden %lld, vocab %lld in %.2f s\n", dir.c_str(),

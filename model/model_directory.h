@@ -6,7 +6,9 @@
 #include <string>
 
 #include "model/config.h"
+#include "model/linear_loader.h"
 #include "model/llama_model.h"
+#include "model/quant_config.h"
 #include "model/safetensors.h"
 #include "tokenizer/tokenizer.h"
 
@@ -15,6 +17,7 @@ namespace runllm {
 struct ModelDirectory {
   std::string path;
   ModelConfig config;
+  QuantConfig quant;             // config.json quantization_config (method None for fp16 checkpoints)
   std::unique_ptr<LlamaModel> model;
   std::unique_ptr<Tokenizer> tokenizer;
   std::set<int32_t> eos_ids;     // from config.json and generation_config.json (each may list several)
@@ -22,6 +25,7 @@ struct ModelDirectory {
 };
 
 // Throws runllm::Error naming the file at fault. `verbose` prints the per-layer choice to stderr.
-ModelDirectory open_model_directory(const std::string& dir, bool verbose);
+// `linears` selects load-time options (--awq-kernel, --quantize, --fake-quant).
+ModelDirectory open_model_directory(const std::string& dir, bool verbose, const LinearOptions& linears = {});
 
 }  // namespace runllm

@@ -5,6 +5,7 @@
 
 #include "model/model_directory.h"
 #include "runtime/cli/commands/commands.h"
+#include "runtime/cli/commands/model_load_options.h"
 #include "runtime/error.h"
 #include "runtime/generator.h"
 #include "tokenizer/chat_template.h"
@@ -24,6 +25,7 @@ struct GenerateOptions {
   std::string system_prompt;
   bool system_given = false;  // --system "" is a real (empty) system prompt
   bool verbose = false;
+  ModelLoadFlags load;
 };
 
 ChatFormat choose_chat_format(const GenerateOptions& options, const ModelDirectory& directory) {
@@ -87,6 +89,7 @@ Action register_generate(CLI::App& app) {
   app.add_option("--chat-format", options->chat_format,
                  "chat format when the template is not recognised: chatml, llama2, llama3, mistral");
   app.add_option("--system", options->system_prompt, "system prompt for --chat (default: the template's own)");
+  add_model_load_options(app, options->load);
   app.add_flag("-v,--verbose", options->verbose, "print the per-layer implementation choice and timings");
 
   return [options, &app]() {
@@ -98,7 +101,7 @@ Action register_generate(CLI::App& app) {
     validate(o.sampling);
     if (app.count("--seed") == 0) o.sampling.seed = std::random_device{}();
 
-    ModelDirectory directory = open_model_directory(o.model_dir, o.verbose);
+    ModelDirectory directory = open_model_directory(o.model_dir, o.verbose, to_linear_options(o.load, app));
     GenerationRequest request;
     request.stop_ids = directory.eos_ids;
     request.prompt_ids = prompt_ids(o, directory, request.stop_ids);

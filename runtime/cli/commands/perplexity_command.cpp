@@ -4,6 +4,7 @@
 
 #include "model/model_directory.h"
 #include "runtime/cli/commands/commands.h"
+#include "runtime/cli/commands/model_load_options.h"
 #include "runtime/error.h"
 #include "runtime/file_io.h"
 #include "runtime/perplexity.h"
@@ -15,6 +16,7 @@ Action register_perplexity(CLI::App& app) {
     std::string model_dir, file;
     PerplexityOptions perplexity;
     bool verbose = false;
+    ModelLoadFlags load;
   };
   auto options = std::make_shared<Options>();
   CLI::App* command = app.add_subcommand(
@@ -34,10 +36,12 @@ Action register_perplexity(CLI::App& app) {
   command->add_option("--kl-divergence", options->perplexity.kl_divergence_path,
                       "compare against a --save-logits FILE: mean KLD, top-1 agreement, perplexity ratio")
       ->check(CLI::ExistingFile);
+  add_model_load_options(*command, options->load);
   command->add_flag("-v,--verbose", options->verbose, "print the per-layer implementation choice");
 
-  return [options]() {
-    const ModelDirectory directory = open_model_directory(options->model_dir, options->verbose);
+  return [options, command]() {
+    const ModelDirectory directory =
+        open_model_directory(options->model_dir, options->verbose, to_linear_options(options->load, *command));
     const std::string text = read_whole_file(options->file);
     const PerplexityResult result =
         measure_perplexity(*directory.model, *directory.tokenizer, text, options->perplexity,

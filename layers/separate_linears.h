@@ -1,0 +1,26 @@
+// Several linears that share one input but cannot be fused (different formats, bits, group sizes or
+// act-order g_idx): run one after another, their outputs placed side by side as a fused linear's
+// would be, so the forward does not care which it got.
+#pragma once
+#include <memory>
+#include <vector>
+
+#include "layers/linear.h"
+
+namespace runllm {
+
+class SeparateLinears : public Linear {
+ public:
+  explicit SeparateLinears(std::vector<std::unique_ptr<Linear>> parts);
+  int64_t in_features() const override { return K_; }
+  int64_t out_features() const override { return N_; }
+  void forward(const float* x, int64_t M, float* y) const override;  // y [M, N1 + N2 + ...]
+  std::string describe() const override;  // the parts' descriptions, joined when they differ
+  const std::vector<std::unique_ptr<Linear>>& parts() const { return parts_; }
+
+ private:
+  std::vector<std::unique_ptr<Linear>> parts_;
+  int64_t N_ = 0, K_ = 0;
+};
+
+}  // namespace runllm
