@@ -1,0 +1,52 @@
+// Causal grouped-query attention over an fp16 KV cache (CUDA twin of kernels/cpu/attention.h).
+// fp16 q/k/v/out, fp32 scores, softmax and accumulation. head_dim 64 or 128.
+#pragma once
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <cstddef>
+#include <cstdint>
+
+namespace runllm::cuda {
+
+// M query rows at absolute positions past .. past + M - 1 attend to cache positions 0 .. their own.
+struct AttentionArgs {
+  const __half* q = nullptr;        // M rows of stride q_stride, num_heads * head_dim values each (rotated)
+  int64_t q_stride = 0;             // elements; the fused qkv row length when q points into qkv
+  const __half* k_cache = nullptr;  // [capacity, num_kv_heads * head_dim]; rows 0 .. past + M - 1 written
+  const __half* v_cache = nullptr;  // [capacity, num_kv_heads * head_dim]
+  int64_t num_heads = 0;            // query heads; head h reads kv head h / (num_heads / num_kv_heads)
+  int64_t num_kv_heads = 0;
+  int64_t head_dim = 0;             // 64 or 128
+  int64_t past = 0;                 // cache rows before this step's first query
+  int64_t M = 0;                    // query rows
+  __half* out = nullptr;            // [M, num_heads * head_dim]
+};
+
+// Any M (prompt processing). Flash-attention tiling: 16 query rows of one head per block, keys
+// streamed through shared memory 32 at a time with an online softmax; no score matrix in memory.
+void attention_prefill(const AttentionArgs& args, cudaStream_t stream);
+
+// M == 1 (one decode step). The keys are split into chunks processed by separate blocks (each for
+// one kv head and all the query heads of its group, so K/V are read once); a combine step merges
+// the chunks' partial softmax states. `workspace` is device memory of at least
+// attention_decode_workspace_bytes(num_heads, head_dim) bytes, used only during the call.
+size_t attention_decode_workspace_bytes(int64_t num_heads, int64_t head_dim);
+void attention_decode(const AttentionArgs& args, float* workspace, size_t workspace_bytes, cudaStream_t stream);
+
+// Writes this step's keys and values into the caches: for m < M, k_cache[past + m, :] =
+// qkv[m, k_column .. k_column + kv_dim) and v_cache[past + m, :] = qkv[m, v_column .. + kv_dim).
+struct KvAppendArgs {
+  const __half* qkv = nullptr;  // [M, qkv_stride]
+  int64_t qkv_stride = 0;
+  int64_t k_column = 0;
+  int64_t v_column = 0;
+  int64_t kv_dim = 0;           // num_kv_heads * head_dim
+  int64_t past = 0;
+  int64_t M = 0;
+  __half* k_cache = nullptr;    // [capacity, kv_dim]
+  __half* v_cache = nullptr;    // [capacity, kv_dim]
+};
+void kv_cache_append(const KvAppendArgs& args, cudaStream_t stream);
+
+}  // namespace runllm::cuda
