@@ -1,4 +1,5 @@
-// run-llm: generate text with a llama-style model, measure perplexity, convert GGUF checkpoints.
+// run-llm: generate text with a llama-style model, measure perplexity, convert GGUF checkpoints,
+// quantize fp16 checkpoints into AWQ, GPTQ or W8A8.
 #include <cstdio>
 #include <exception>
 
@@ -14,6 +15,7 @@ int main(int argc, char** argv) {
   const runllm::cli::Action generate = runllm::cli::register_generate(app);
   const runllm::cli::Action convert = runllm::cli::register_convert(app);
   const runllm::cli::Action perplexity = runllm::cli::register_perplexity(app);
+  const runllm::cli::Action quantize = runllm::cli::register_quantize(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -22,6 +24,7 @@ int main(int argc, char** argv) {
   try {
     if (app.got_subcommand("convert")) return convert();
     if (app.got_subcommand("perplexity")) return perplexity();
+    if (app.got_subcommand("quantize")) return quantize();
     return generate();
   } catch (const runllm::Error& e) {
     std::fprintf(stderr, "run-llm: error: %s\n", e.what());

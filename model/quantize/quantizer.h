@@ -1,0 +1,31 @@
+// `run-llm quantize`: reads an fp16 checkpoint, runs calibration text through it layer by layer, and
+// writes an AWQ (AutoAWQ gemm), GPTQ (v1) or W8A8 (compressed-tensors) checkpoint directory.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <string>
+
+namespace runllm {
+
+enum class QuantizeMethod { Awq, Gptq, W8A8, Rtn };
+
+struct QuantizeOptions {
+  std::string model_dir;           // fp16/bf16 checkpoint
+  std::string out_dir;
+  QuantizeMethod method = QuantizeMethod::Awq;
+  int bits = 4;                    // awq: 4; gptq/rtn: 2, 3, 4, 8; w8a8: 8
+  int64_t group_size = 128;        // -1 = one group of K
+  bool act_order = false;          // gptq: desc_act
+  bool sym = false;                // gptq/rtn: symmetric zeros
+  std::string calibration_file;    // UTF-8 text (never the evaluation text)
+  int64_t calibration_samples = 128;
+  int64_t calibration_length = 512;  // tokens per sample
+  uint64_t seed = 0;
+  double smoothquant_alpha = 0.5;
+  bool awq_clip = true;            // awq: weight clipping search after the scale search
+};
+
+// Progress lines ("layer 3/30: qkv alpha 0.45, loss 1.2e-3 -> 8.1e-4 ...") go to `progress`.
+void quantize_model(const QuantizeOptions& options, const std::function<void(const std::string&)>& progress);
+
+}  // namespace runllm
