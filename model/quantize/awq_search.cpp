@@ -83,17 +83,37 @@ AwqScaleResult awq_search_scales(const float* weight, int64_t N, int64_t K, cons
   for (int64_t t = 0; t < T; ++t)
     for (int64_t k = 0; k < K; ++k) x_mean[static_cast<size_t>(k)] += std::fabs(x[t * K + k]);
   for (double& value : x_mean) value /= static_cast<double>(T);
+  // w_mean over rows of |w| / (max |w| of its group) (AutoAWQ: get_act_scale of the normalised weight).
+  const int64_t g = options.group_size == -1 ? K : options.group_size;
+  std::vector<double> w_mean(static_cast<size_t>(K), 0.0);
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t begin = 0; begin < K; begin += g) {
+      const int64_t end = std::min(K, begin + g);
+      double group_max = 0.0;
+      for (int64_t k = begin; k < end; ++k) group_max = std::max(group_max, std::fabs(double(weight[n * K + k])));
+      for (int64_t k = begin; k < end; ++k)
+        w_mean[static_cast<size_t>(k)] += std::fabs(double(weight[n * K + k])) / (group_max + 1e-6);
+    }
+  for (double& value : w_mean) value /= static_cast<double>(N);
 
   std::vector<float> scales(static_cast<size_t>(K)), scaled(static_cast<size_t>(N * K));
   std::vector<double> difference(static_cast<size_t>(N * K)), projected(static_cast<size_t>(N * K)),
       s(static_cast<size_t>(K));
   AwqScaleResult result;
   result.best_loss = std::numeric_limits<double>::infinity();
-  for (int i = 0; i < options.grid; ++i) {
-    const double alpha = static_cast<double>(i) / options.grid;
+  // Candidate -1 is s = 1 (plain round-to-nearest): the baseline reported as rtn_loss, and a floor
+  // the search never does worse than (with duo scaling, α = 0 is not s = 1).
+  for (int i = -1; i < options.grid; ++i) {
+    const double alpha = std::max(0, i) / static_cast<double>(options.grid);
     double smax = 0.0, smin = std::numeric_limits<double>::infinity();
     for (int64_t k = 0; k < K; ++k) {
-      s[static_cast<size_t>(k)] = std::max(std::pow(x_mean[static_cast<size_t>(k)], alpha), 1e-4);
+      const double activation = std::pow(x_mean[static_cast<size_t>(k)], alpha);
+      s[static_cast<size_t>(k)] =
+          i < 0 ? 1.0
+                : std::max(options.duo_scaling
+                               ? activation / (std::pow(w_mean[static_cast<size_t>(k)], 1.0 - alpha) + 1e-4)
+                               : activation,
+                           1e-4);
       smax = std::max(smax, s[static_cast<size_t>(k)]);
       smin = std::min(smin, s[static_cast<size_t>(k)]);
     }
@@ -122,7 +142,7 @@ AwqScaleResult awq_search_scales(const float* weight, int64_t N, int64_t K, cons
     if (!std::isfinite(loss))
       throw Error("awq_search_scales: the output error at alpha " + std::to_string(alpha) +
                   " is not finite (activations or weights out of range)");
-    if (i == 0) result.rtn_loss = loss;
+    if (i < 0) result.rtn_loss = loss;
     if (loss < result.best_loss) {  // the first minimum wins, as in AutoAWQ
       result.best_loss = loss;
       result.alpha = alpha;
