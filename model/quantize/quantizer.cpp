@@ -41,7 +41,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 constexpr int64_t kAwqMaxRows = 4096;    // input rows per projection kept for the AWQ searches
-constexpr double kGptqDampPercent = 0.01;
 constexpr Projection kProjections[] = {Projection::Qkv, Projection::O, Projection::GateUp, Projection::Down};
 
 double seconds_since(Clock::time_point start) {
@@ -276,7 +275,7 @@ std::string quantize_layer_gptq(LlamaModel& model, int64_t l, Calibration& calib
   gptq.group_size = o.group_size;
   gptq.sym = o.sym;
   gptq.act_order = o.act_order;
-  gptq.damp_percent = kGptqDampPercent;
+  gptq.damp_percent = o.damp_percent;
   std::string summary;
   // q/k/v (and gate/up) share one Hessian and GPTQ treats rows independently, so quantizing the fused
   // matrix is exactly quantizing each module; act-order's permutation is the same for all of them.
@@ -498,7 +497,7 @@ nlohmann::ordered_json quantization_config(const QuantizeOptions& o, bool gptq_v
   }
   return json{{"quant_method", "gptq"},      {"bits", o.bits},           {"group_size", o.group_size},
               {"desc_act", o.act_order},     {"sym", o.sym},             {"static_groups", false},
-              {"true_sequential", false},    {"damp_percent", kGptqDampPercent},
+              {"true_sequential", false},    {"damp_percent", o.damp_percent},
               {"checkpoint_format", gptq_v2 ? "gptq_v2" : "gptq"}};
 }
 

@@ -56,8 +56,12 @@ Action register_quantize(CLI::App& app) {
                                            "w8a8: SmoothQuant migration strength α in [0, 1]")
                            ->capture_default_str();
   CLI::Option* no_clip = command->add_flag("--no-clip", options->no_clip, "awq: skip the weight clipping search");
+  CLI::Option* damp = command->add_option("--damp-percent", q.damp_percent,
+                                          "gptq: dampening added to the Hessian diagonal, as a fraction of its mean")
+                          ->capture_default_str()
+                          ->check(CLI::Range(0.0, 1.0));
 
-  return [options, bits, group_size, act_order, sym, calib, samples, length, seed, alpha, no_clip]() {
+  return [options, bits, group_size, act_order, sym, calib, samples, length, seed, alpha, no_clip, damp]() {
     QuantizeOptions& q = options->quantize;
     const auto method = kMethods.find(options->method);
     if (method == kMethods.end())
@@ -74,6 +78,7 @@ Action register_quantize(CLI::App& app) {
     if (q.method != QuantizeMethod::W8A8) refuse(alpha, "applies to --method w8a8 only");
     if (q.method != QuantizeMethod::Gptq) refuse(act_order, "applies to --method gptq only");
     if (q.method != QuantizeMethod::Awq) refuse(no_clip, "applies to --method awq only");
+    if (q.method != QuantizeMethod::Gptq) refuse(damp, "applies to --method gptq only");
     if (q.method == QuantizeMethod::Rtn)
       for (const CLI::Option* option : {calib, samples, length, seed})
         refuse(option, "does not apply to --method rtn (round-to-nearest uses no calibration data)");
