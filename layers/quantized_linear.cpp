@@ -11,16 +11,10 @@
 namespace runllm {
 namespace {
 
-std::string shape_text(const std::vector<int64_t>& shape) {
-  std::string text = "[";
-  for (size_t i = 0; i < shape.size(); ++i) text += (i ? ", " : "") + std::to_string(shape[i]);
-  return text + "]";
-}
-
 // The loaders' one error shape (DESIGN.md Conventions): "NAME: expected I32 [576, 72], got I32 [576, 64]".
 [[noreturn]] void throw_mismatch(const TensorView& view, const std::string& expected_dtype,
                                  const std::vector<int64_t>& expected_shape) {
-  throw Error(view.name + ": expected " + expected_dtype + " " + shape_text(expected_shape) + ", got " +
+  throw Error(view.name + ": expected " + expected_dtype + " " + shape_to_string(expected_shape) + ", got " +
               dtype_name(view.dtype) + " " + view.shape_string());
 }
 

@@ -17,12 +17,6 @@ namespace runllm {
 
 namespace {
 
-std::string shape_text(const std::vector<int64_t>& shape) {
-  std::string text = "[";
-  for (size_t i = 0; i < shape.size(); ++i) text += (i ? ", " : "") + std::to_string(shape[i]);
-  return text + "]";
-}
-
 std::string actual_text(const TensorView& view) { return std::string(dtype_name(view.dtype)) + " " + view.shape_string(); }
 
 bool is_float_dtype(DType dtype) { return dtype == DType::F32 || dtype == DType::F16 || dtype == DType::BF16; }
@@ -49,7 +43,7 @@ std::vector<float> read_scale(const Checkpoint& checkpoint, const std::string& n
   const bool shape_ok = std::find(allowed.begin(), allowed.end(), view.shape) != allowed.end();
   if (!is_float_dtype(view.dtype) || !shape_ok) {
     std::string expected;
-    for (size_t i = 0; i < allowed.size(); ++i) expected += (i ? " or " : "") + shape_text(allowed[i]);
+    for (size_t i = 0; i < allowed.size(); ++i) expected += (i ? " or " : "") + shape_to_string(allowed[i]);
     throw Error(name + ": expected F16/BF16/F32 " + expected + " (" + what + "), got " + actual_text(view));
   }
   std::vector<float> values = checkpoint.read_f32(name, view.shape);
@@ -133,7 +127,7 @@ std::unique_ptr<W8A8Linear> W8A8Linear::load(const Checkpoint& checkpoint, const
   const std::string weight_name = prefix + ".weight";
   const TensorView& weight_view = checkpoint.get(weight_name);
   if (weight_view.dtype != DType::I8 || weight_view.shape != std::vector<int64_t>{N, K})
-    throw Error(weight_name + ": expected I8 " + shape_text({N, K}) + ", got " + actual_text(weight_view));
+    throw Error(weight_name + ": expected I8 " + shape_to_string({N, K}) + ", got " + actual_text(weight_view));
   std::vector<int8_t> weight(static_cast<size_t>(N * K));
   std::memcpy(weight.data(), weight_view.data, weight.size());
 

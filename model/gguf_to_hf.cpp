@@ -129,12 +129,6 @@ struct TensorPlan {
   int64_t rotary_heads;        // > 0: undo llama.cpp's rotary row permutation with this head count
 };
 
-std::string shape_text(const std::vector<int64_t>& shape) {
-  std::string text = "[";
-  for (size_t i = 0; i < shape.size(); ++i) text += (i ? ", " : "") + std::to_string(shape[i]);
-  return text + "]";
-}
-
 // Maps every GGUF tensor to its HF name and checks shape and type; any tensor left over is refused,
 // since silently dropping weights would produce a model that runs but computes the wrong thing.
 std::vector<TensorPlan> plan_tensors(const GgufFile& file, const Hyperparameters& p, const std::string& path) {
@@ -146,8 +140,8 @@ std::vector<TensorPlan> plan_tensors(const GgufFile& file, const Hyperparameters
     if (info == nullptr) throw Error(path + ": missing tensor " + gguf_name);
     std::vector<int64_t> actual(info->dims.rbegin(), info->dims.rend());  // GGUF lists dims fastest first
     if (actual != shape)
-      throw Error(path + ": " + gguf_name + ": expected shape " + shape_text(shape) + " (PyTorch order), got " +
-                  shape_text(actual));
+      throw Error(path + ": " + gguf_name + ": expected shape " + shape_to_string(shape) + " (PyTorch order), got " +
+                  shape_to_string(actual));
     if (!gguf_type_supported(info->type))
       throw Error(path + ": " + gguf_name + ": GGUF tensor type " + ggml_type_name(info->type) +
                   " is not supported (supported: " + gguf_supported_types() + ")");

@@ -16,6 +16,15 @@
 
 namespace runllm {
 
+std::string shape_to_string(const std::vector<int64_t>& shape) {
+  std::string text = "[";
+  for (size_t i = 0; i < shape.size(); ++i) {
+    if (i > 0) text += ", ";
+    text += std::to_string(shape[i]);
+  }
+  return text + "]";
+}
+
 namespace {
 
 using nlohmann::json;
@@ -25,15 +34,6 @@ constexpr uint64_t kMaxHeaderBytes = 100'000'000;
 constexpr size_t kHeaderLengthBytes = 8;
 constexpr const char* kSingleFileName = "model.safetensors";
 constexpr const char* kIndexFileName = "model.safetensors.index.json";
-
-std::string shape_to_string(const std::vector<int64_t>& shape) {
-  std::string text = "[";
-  for (size_t i = 0; i < shape.size(); ++i) {
-    if (i > 0) text += ", ";
-    text += std::to_string(shape[i]);
-  }
-  return text + "]";
-}
 
 // Parses a JSON document, rejecting duplicate keys in any object: nlohmann keeps the last duplicate
 // silently, while the reference reader refuses them (FORMATS-REFERENCE.md §1.1).

@@ -13,6 +13,9 @@
 
 namespace runllm {
 
+// "[576, 64]": how every error message prints a shape.
+std::string shape_to_string(const std::vector<int64_t>& shape);
+
 // A tensor inside a mapped file. `data` stays valid while its SafetensorsFile / Checkpoint lives.
 struct TensorView {
   std::string name;
