@@ -2,7 +2,8 @@
 
 #include <chrono>
 
-#include "model/llama_model.h"
+#include "model/cpu_decoder_backend.h"
+#include "runtime/decoder_backend.h"
 #include "runtime/error.h"
 #include "tokenizer/tokenizer.h"
 
@@ -16,6 +17,12 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
 
 GenerationResult generate(const LlamaModel& model, const Tokenizer& tokenizer, const GenerationRequest& request,
                           const std::function<void(const std::string&)>& on_text) {
+  CpuDecoderBackend backend(model);
+  return generate(backend, tokenizer, request, on_text);
+}
+
+GenerationResult generate(DecoderBackend& model, const Tokenizer& tokenizer, const GenerationRequest& request,
+                          const std::function<void(const std::string&)>& on_text) {
   const int64_t prompt_length = static_cast<int64_t>(request.prompt_ids.size());
   if (prompt_length == 0) throw Error("the prompt is empty after tokenization; give some text with --prompt");
   if (prompt_length >= request.context_length)
@@ -23,25 +30,29 @@ GenerationResult generate(const LlamaModel& model, const Tokenizer& tokenizer, c
                 std::to_string(request.context_length) + " tokens (use --ctx to raise it, up to the model's " +
                 std::to_string(model.config().max_position_embeddings) + ")");
 
-  const int64_t vocab = model.config().vocab_size;
   // Only as many positions as this request can use are allocated.
   const int64_t capacity = std::min(request.context_length, prompt_length + request.max_new_tokens);
-  KvCache cache(model.config(), capacity);
+  model.reset(capacity);
   Sampler sampler(request.sampling);
   StreamingDetokenizer detokenizer(tokenizer);
   detokenizer.set_context(request.prompt_ids);
-  std::vector<float> logits(static_cast<size_t>(vocab));
   std::vector<int32_t> history = request.prompt_ids;
   GenerationResult result;
   result.stop_reason = "max tokens";
 
   const auto prefill_start = std::chrono::steady_clock::now();
-  model.forward(request.prompt_ids.data(), prompt_length, cache, prompt_length - 1, logits.data());
+  model.run_for_sampling(request.prompt_ids.data(), prompt_length);
   result.prompt_seconds = seconds_since(prefill_start);
 
-  const auto decode_start = std::chrono::steady_clock::now();
+  // A GPU backend returns before its work is done: the first sample waits for it, so the prompt's
+  // time ends, and the decode time starts, once the first token is known.
+  auto decode_start = std::chrono::steady_clock::now();
   for (int64_t step = 0; step < request.max_new_tokens; ++step) {
-    const int32_t token = sampler.sample(logits.data(), vocab, history);
+    const int32_t token = model.sample(sampler, request.sampling, history);
+    if (step == 0) {
+      result.prompt_seconds = seconds_since(prefill_start);
+      decode_start = std::chrono::steady_clock::now();
+    }
     if (request.stop_ids.count(token) != 0) {
       result.stop_reason = "eos";
       break;
@@ -51,11 +62,11 @@ GenerationResult generate(const LlamaModel& model, const Tokenizer& tokenizer, c
     const std::string text = detokenizer.push(token);
     if (!text.empty()) on_text(text);
     if (step + 1 == request.max_new_tokens) break;
-    if (cache.length() >= cache.capacity()) {
+    if (model.length() >= model.capacity()) {
       result.stop_reason = "context full";
       break;
     }
-    model.forward(&token, 1, cache, 0, logits.data());
+    model.run_for_sampling(&token, 1);
   }
   const std::string rest = detokenizer.flush();
   if (!rest.empty()) on_text(rest);

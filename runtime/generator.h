@@ -11,6 +11,7 @@
 
 namespace runllm {
 
+class DecoderBackend;
 class LlamaModel;
 class Tokenizer;
 
@@ -30,7 +31,10 @@ struct GenerationResult {
 };
 
 // `on_text` receives complete UTF-8 text as soon as it is known. Throws runllm::Error when the prompt
-// is empty or does not fit the context.
+// is empty or does not fit the context. The backend's cache is reset to the request's needs.
+GenerationResult generate(DecoderBackend& backend, const Tokenizer& tokenizer, const GenerationRequest& request,
+                          const std::function<void(const std::string&)>& on_text);
+// The CPU reference path (a CpuDecoderBackend over `model`).
 GenerationResult generate(const LlamaModel& model, const Tokenizer& tokenizer, const GenerationRequest& request,
                           const std::function<void(const std::string&)>& on_text);
 

@@ -4,7 +4,8 @@
 #include <cstdio>
 #include <memory>
 
-#include "model/llama_model.h"
+#include "model/cpu_decoder_backend.h"
+#include "runtime/decoder_backend.h"
 #include "runtime/error.h"
 #include "runtime/logits_file.h"
 #include "tokenizer/tokenizer.h"
@@ -12,6 +13,13 @@
 namespace runllm {
 
 PerplexityResult measure_perplexity(const LlamaModel& model, const Tokenizer& tokenizer, const std::string& text,
+                                    const PerplexityOptions& options,
+                                    const std::function<void(const std::string&)>& on_line) {
+  CpuDecoderBackend backend(model);
+  return measure_perplexity(backend, tokenizer, text, options, on_line);
+}
+
+PerplexityResult measure_perplexity(DecoderBackend& model, const Tokenizer& tokenizer, const std::string& text,
                                     const PerplexityOptions& options,
                                     const std::function<void(const std::string&)>& on_line) {
   const int64_t context = options.context;
@@ -50,13 +58,13 @@ PerplexityResult measure_perplexity(const LlamaModel& model, const Tokenizer& to
 
   const int64_t first = context / 2;
   std::vector<float> logits(static_cast<size_t>((context - first) * vocab));
-  KvCache cache(model.config(), context);
+  model.reset(context);
   int64_t base_position = 0;
   for (int64_t chunk = 0; chunk < chunks; ++chunk) {
     const auto start_time = std::chrono::steady_clock::now();
     const int64_t start = chunk * context;
-    cache.clear();
-    model.forward(tokens.data() + start, context, cache, first, logits.data());
+    model.reset(context);
+    model.forward(tokens.data() + start, context, first, logits.data());
     for (int64_t j = first; j < context - 1; ++j) {
       const float* row = logits.data() + (j - first) * vocab;
       const int64_t target_index = start + j + 1;

@@ -11,6 +11,7 @@
 
 namespace runllm {
 
+class DecoderBackend;
 class LlamaModel;
 class Tokenizer;
 
@@ -31,6 +32,10 @@ struct PerplexityResult {
 
 // `on_line` receives progress lines (running perplexity after each window). Throws runllm::Error when
 // the text is shorter than one window, or when a KL base file does not match this text and model.
+PerplexityResult measure_perplexity(DecoderBackend& model, const Tokenizer& tokenizer, const std::string& text,
+                                    const PerplexityOptions& options,
+                                    const std::function<void(const std::string&)>& on_line);
+// The CPU reference path (a CpuDecoderBackend over `model`).
 PerplexityResult measure_perplexity(const LlamaModel& model, const Tokenizer& tokenizer, const std::string& text,
                                     const PerplexityOptions& options,
                                     const std::function<void(const std::string&)>& on_line);

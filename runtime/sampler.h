@@ -36,6 +36,10 @@ class Sampler {
   // runllm::Error on NaN or +inf logits, or on a penalized history id outside the vocab.
   int32_t sample(const float* logits, int64_t vocab_size, const std::vector<int32_t>& history);
 
+  // The uniform number in [0, 1) that sample() would draw next (it draws one per call when the
+  // temperature is above 0), for a device sampler that reproduces this sampler's draws.
+  double draw_uniform01() { return uniform01(); }
+
  private:
   struct Candidate {
     float logit;

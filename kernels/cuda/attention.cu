@@ -156,7 +156,9 @@ __global__ void __launch_bounds__(kDecodeWarps * 32) attention_decode_kernel(Att
   const int64_t kv_head = blockIdx.y;
   const int group = static_cast<int>(args.num_heads / args.num_kv_heads);
   const int64_t kv_stride = args.num_kv_heads * D;
-  const int64_t keys = args.past + 1;
+  // With device_past the grid is sized for the largest past; chunks beyond this step's keys see
+  // none and write an empty state (max -inf), which the combine skips.
+  const int64_t keys = (args.device_past ? *args.device_past : args.past) + 1;
   const int64_t key_begin = split * chunk;
   const int64_t key_end = min64(keys, key_begin + chunk);
 
@@ -288,10 +290,11 @@ __global__ void kv_cache_append_kernel(KvAppendArgs args) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < args.M * per_row;
        i += int64_t(gridDim.x) * blockDim.x) {
     const int64_t m = i / per_row, c = i % per_row;
+    const int64_t past = args.device_past ? *args.device_past : args.past;
     const __half* row = args.qkv + m * args.qkv_stride;
-    reinterpret_cast<Half8*>(args.k_cache + (args.past + m) * args.kv_dim)[c] =
+    reinterpret_cast<Half8*>(args.k_cache + (past + m) * args.kv_dim)[c] =
         reinterpret_cast<const Half8*>(row + args.k_column)[c];
-    reinterpret_cast<Half8*>(args.v_cache + (args.past + m) * args.kv_dim)[c] =
+    reinterpret_cast<Half8*>(args.v_cache + (past + m) * args.kv_dim)[c] =
         reinterpret_cast<const Half8*>(row + args.v_column)[c];
   }
 }

@@ -21,6 +21,10 @@ struct AttentionArgs {
   int64_t past = 0;                 // cache rows before this step's first query
   int64_t M = 0;                    // query rows
   __half* out = nullptr;            // [M, num_heads * head_dim]
+  // Decode only. When set, the kernels read `past` from this device int32 at run time, so one
+  // launch can be captured in a CUDA graph and replayed at every position; `past` above is then
+  // the largest value it may hold (capacity - 1), which fixes the launch's split of the keys.
+  const int32_t* device_past = nullptr;
 };
 
 // Any M (prompt processing). Flash-attention tiling: 16 query rows of one head per block, keys
@@ -46,6 +50,7 @@ struct KvAppendArgs {
   int64_t M = 0;
   __half* k_cache = nullptr;    // [capacity, kv_dim]
   __half* v_cache = nullptr;    // [capacity, kv_dim]
+  const int32_t* device_past = nullptr;  // when set, past is read from this device int32 (CUDA graphs)
 };
 void kv_cache_append(const KvAppendArgs& args, cudaStream_t stream);
 

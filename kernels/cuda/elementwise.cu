@@ -87,7 +87,18 @@ __global__ void half_to_float_kernel(const __half* in, int64_t n, float* out) {
     out[i] = __half2float(in[i]);
 }
 
+__global__ void add_bias_rows_kernel(__half* y, const __half* bias, int64_t M, int64_t N) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < M * N; i += int64_t(gridDim.x) * blockDim.x)
+    y[i] = __float2half_rn(__half2float(y[i]) + __half2float(bias[i % N]));
+}
+
 }  // namespace
+
+void add_bias_rows(__half* y, const __half* bias, int64_t M, int64_t N, cudaStream_t stream) {
+  if (M <= 0 || N <= 0) return;
+  add_bias_rows_kernel<<<grid_for(M * N), kThreads, 0, stream>>>(y, bias, M, N);
+  CUDA_CHECK_LAUNCH(add_bias_rows_kernel);
+}
 
 void embedding_gather(const __half* table, int64_t H, const int32_t* ids, int64_t M, __half* out,
                       cudaStream_t stream) {

@@ -20,6 +20,9 @@ void silu_mul(const __half* gate_up, int64_t M, int64_t I, __half* out, cudaStre
 // x[i] += delta[i] for i < n (the residual connection), fp32 sum rounded to fp16.
 void add_in_place(__half* x, const __half* delta, int64_t n, cudaStream_t stream);
 
+// y[m, n] += bias[n] for an [M, N] linear output (fp32 sum rounded to fp16), as the CPU linear adds b.
+void add_bias_rows(__half* y, const __half* bias, int64_t M, int64_t N, cudaStream_t stream);
+
 // out[i] = float(in[i]) for i < n: fp16 logits to the fp32 the sampler reads.
 void half_to_float(const __half* in, int64_t n, float* out, cudaStream_t stream);
 

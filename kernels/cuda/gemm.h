@@ -13,4 +13,9 @@ namespace runllm::cuda {
 void linear_forward_fp16(cublasHandle_t handle, const __half* x, const __half* weight, int64_t M, int64_t N,
                          int64_t K, __half* y, cudaStream_t stream);
 
+// As linear_forward_fp16 with an fp32 output y[M, N] (the lm_head: logits keep fp32 precision, so
+// near-ties are not decided by fp16 rounding).
+void linear_forward_fp16_to_fp32(cublasHandle_t handle, const __half* x, const __half* weight, int64_t M, int64_t N,
+                                 int64_t K, float* y, cudaStream_t stream);
+
 }  // namespace runllm::cuda

@@ -1,5 +1,5 @@
 // run-llm: generate text with a llama-style model, measure perplexity, convert GGUF checkpoints,
-// quantize fp16 checkpoints into AWQ, GPTQ or W8A8.
+// quantize fp16 checkpoints into AWQ, GPTQ or W8A8, benchmark the GPU path.
 #include <cstdio>
 #include <exception>
 
@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
   const runllm::cli::Action convert = runllm::cli::register_convert(app);
   const runllm::cli::Action perplexity = runllm::cli::register_perplexity(app);
   const runllm::cli::Action quantize = runllm::cli::register_quantize(app);
+  const runllm::cli::Action bench = runllm::cli::register_bench(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -25,6 +26,7 @@ int main(int argc, char** argv) {
     if (app.got_subcommand("convert")) return convert();
     if (app.got_subcommand("perplexity")) return perplexity();
     if (app.got_subcommand("quantize")) return quantize();
+    if (app.got_subcommand("bench")) return bench();
     return generate();
   } catch (const runllm::Error& e) {
     std::fprintf(stderr, "run-llm: error: %s\n", e.what());

@@ -17,7 +17,10 @@ struct Heads {
 };
 
 // Runs one attention step of M rows after `past` cached rows on both sides; returns the error.
-double compare_attention(const Heads& h, int64_t past, int64_t M, bool decode, float q_scale) {
+// With `past_on_device` (decode), past is read from device memory and the launch is sized for the
+// largest past the cache allows, as in a captured CUDA graph.
+double compare_attention(const Heads& h, int64_t past, int64_t M, bool decode, float q_scale,
+                         bool past_on_device = false) {
   const int64_t q_dim = h.heads * h.head_dim, kv_dim = h.kv_heads * h.head_dim;
   const int64_t q_stride = q_dim + 2 * kv_dim;  // q read from a fused qkv buffer
   const int64_t capacity = past + M + 5;        // rows past the step stay unread
@@ -38,6 +41,11 @@ double compare_attention(const Heads& h, int64_t past, int64_t M, bool decode, f
   args.past = past;
   args.M = M;
   args.out = out_d.get();
+  DeviceBuffer<int32_t> past_d(std::vector<int32_t>{static_cast<int32_t>(past)});
+  if (past_on_device) {
+    args.past = capacity - 1;
+    args.device_past = past_d.get();
+  }
   if (decode) {
     const size_t bytes = cuda::attention_decode_workspace_bytes(h.heads, h.head_dim);
     DeviceBuffer<float> workspace(bytes / sizeof(float));
@@ -54,7 +62,8 @@ double compare_attention(const Heads& h, int64_t past, int64_t M, bool decode, f
   test::report_error(decode ? "attention_decode" : "attention_prefill",
                      "heads=" + std::to_string(h.heads) + "/" + std::to_string(h.kv_heads) +
                          " D=" + std::to_string(h.head_dim) + " past=" + std::to_string(past) +
-                         " M=" + std::to_string(M) + " qscale=" + std::to_string(static_cast<int>(q_scale)),
+                         " M=" + std::to_string(M) + " qscale=" + std::to_string(static_cast<int>(q_scale)) +
+                         (past_on_device ? " past-on-device" : ""),
                      error, kBound);
   return error;
 }
@@ -94,6 +103,12 @@ TEST_CASE("attention_decode matches the CPU twin over short and long contexts", 
     CHECK(compare_attention({32, 8, 128}, 131071, 1, true, 1.0f) < kBound);
   }
   CHECK(compare_attention({9, 3, 64}, 8191, 1, true, 4.0f) < kBound);
+}
+
+TEST_CASE("attention_decode reads past from device memory (CUDA graph replay)", "[cuda]") {
+  for (const Heads& h : kHeadShapes)
+    for (const int64_t past : {0, 5, 127, 1000})
+      CHECK(compare_attention(h, past, 1, true, 1.0f, true) < kBound);
 }
 
 TEST_CASE("attention_decode rejects M > 1 and groups over 8 heads", "[cuda]") {

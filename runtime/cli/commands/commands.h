@@ -13,5 +13,6 @@ Action register_generate(CLI::App& app);
 Action register_convert(CLI::App& app);     // `run-llm convert GGUF --out DIR`
 Action register_perplexity(CLI::App& app); // `run-llm perplexity --model DIR --file TEXT`
 Action register_quantize(CLI::App& app);   // `run-llm quantize --model DIR --method M --out DIR`
+Action register_bench(CLI::App& app);      // `run-llm bench --model DIR | --synthetic llama2-7b`
 
 }  // namespace runllm::cli

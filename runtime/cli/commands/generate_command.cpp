@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <cstdio>
 #include <memory>
 #include <random>
@@ -5,6 +6,7 @@
 
 #include "model/model_directory.h"
 #include "runtime/cli/commands/commands.h"
+#include "runtime/cli/commands/device_options.h"
 #include "runtime/cli/commands/model_load_options.h"
 #include "runtime/error.h"
 #include "runtime/generator.h"
@@ -26,6 +28,7 @@ struct GenerateOptions {
   bool system_given = false;  // --system "" is a real (empty) system prompt
   bool verbose = false;
   ModelLoadFlags load;
+  DeviceFlags device;
 };
 
 ChatFormat choose_chat_format(const GenerateOptions& options, const ModelDirectory& directory) {
@@ -90,6 +93,7 @@ Action register_generate(CLI::App& app) {
                  "chat format when the template is not recognised: chatml, llama2, llama3, mistral");
   app.add_option("--system", options->system_prompt, "system prompt for --chat (default: the template's own)");
   add_model_load_options(app, options->load);
+  add_device_options(app, options->device);
   app.add_flag("-v,--verbose", options->verbose, "print the per-layer implementation choice and timings");
 
   return [options, &app]() {
@@ -114,7 +118,10 @@ Action register_generate(CLI::App& app) {
     request.sampling = o.sampling;
     if (o.verbose) std::fprintf(stderr, "seed: %llu\n", static_cast<unsigned long long>(o.sampling.seed));
 
-    const GenerationResult result = generate(*directory.model, *directory.tokenizer, request, [](const std::string& text) {
+    // The GPU keeps the whole --ctx (default: the model's max, capped by free memory) in its KV cache.
+    SelectedBackend backend = select_backend(o.device, *directory.model, o.context_length, 512, o.verbose);
+    if (backend.context) request.context_length = std::min(request.context_length, backend.backend->capacity());
+    const GenerationResult result = generate(*backend.backend, *directory.tokenizer, request, [](const std::string& text) {
       std::fwrite(text.data(), 1, text.size(), stdout);
       std::fflush(stdout);
     });
@@ -122,9 +129,15 @@ Action register_generate(CLI::App& app) {
     std::fflush(stdout);
     const double prompt_rate = static_cast<double>(request.prompt_ids.size()) / result.prompt_seconds;
     const double decode_rate = result.tokens.size() / (result.decode_seconds > 0 ? result.decode_seconds : 1e-9);
-    std::fprintf(stderr, "prompt: %zu tokens, %.1f tokens/s | generation: %zu tokens, %.1f tokens/s | stop: %s\n",
+    std::fprintf(stderr,
+                 "prompt: %zu tokens, %.1f tokens/s | generation: %zu tokens, %.1f tokens/s | stop: %s | device: %s\n",
                  request.prompt_ids.size(), prompt_rate, result.tokens.size(), decode_rate,
-                 result.stop_reason.c_str());
+                 result.stop_reason.c_str(), backend.backend->device_name().c_str());
+    if (o.verbose) {
+      std::string ids;
+      for (const int32_t id : result.tokens) ids += (ids.empty() ? "" : " ") + std::to_string(id);
+      std::fprintf(stderr, "generated ids: %s\n", ids.c_str());
+    }
     return 0;
   };
 }

@@ -4,6 +4,7 @@
 
 #include "model/model_directory.h"
 #include "runtime/cli/commands/commands.h"
+#include "runtime/cli/commands/device_options.h"
 #include "runtime/cli/commands/model_load_options.h"
 #include "runtime/error.h"
 #include "runtime/file_io.h"
@@ -17,6 +18,7 @@ Action register_perplexity(CLI::App& app) {
     PerplexityOptions perplexity;
     bool verbose = false;
     ModelLoadFlags load;
+    DeviceFlags device;
   };
   auto options = std::make_shared<Options>();
   CLI::App* command = app.add_subcommand(
@@ -37,14 +39,17 @@ Action register_perplexity(CLI::App& app) {
                       "compare against a --save-logits FILE: mean KLD, top-1 agreement, perplexity ratio")
       ->check(CLI::ExistingFile);
   add_model_load_options(*command, options->load);
+  add_device_options(*command, options->device);
   command->add_flag("-v,--verbose", options->verbose, "print the per-layer implementation choice");
 
   return [options, command]() {
     const ModelDirectory directory =
         open_model_directory(options->model_dir, options->verbose, to_linear_options(options->load, *command));
     const std::string text = read_whole_file(options->file);
+    const int64_t window = options->perplexity.context;
+    SelectedBackend backend = select_backend(options->device, *directory.model, window, window, options->verbose);
     const PerplexityResult result =
-        measure_perplexity(*directory.model, *directory.tokenizer, text, options->perplexity,
+        measure_perplexity(*backend.backend, *directory.tokenizer, text, options->perplexity,
                            [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); });
     std::printf("file: %s (%lld tokens), ctx %lld, %lld chunks, %lld scored tokens\n", options->file.c_str(),
                 static_cast<long long>(result.file_tokens), static_cast<long long>(options->perplexity.context),
@@ -54,6 +59,7 @@ Action register_perplexity(CLI::App& app) {
       for (const std::string& line : result.kl.report()) std::printf("%s\n", line.c_str());
     if (!options->perplexity.save_logits_path.empty())
       std::printf("saved logits: %s\n", options->perplexity.save_logits_path.c_str());
+    std::printf("device: %s\n", backend.backend->device_name().c_str());
     return 0;
   };
 }

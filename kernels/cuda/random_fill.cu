@@ -1,0 +1,35 @@
+#include "kernels/cuda/random_fill.h"
+
+#include <algorithm>
+
+#include "runtime/cuda_check.h"
+
+namespace runllm::cuda {
+namespace {
+
+// splitmix64: a counter-based generator, so each element is independent of the launch shape.
+__device__ __forceinline__ uint64_t splitmix64(uint64_t x) {
+  x += 0x9E3779B97F4A7C15ull;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+  return x ^ (x >> 31);
+}
+
+__global__ void fill_random_half_kernel(__half* data, int64_t n, uint64_t seed, float scale) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
+    const uint64_t bits = splitmix64(seed ^ (static_cast<uint64_t>(i) * 0xD1B54A32D192ED03ull));
+    const float u = static_cast<float>(bits >> 40) * (1.0f / 8388608.0f) - 1.0f;  // 24 bits -> [-1, 1)
+    data[i] = __float2half_rn(scale * u);
+  }
+}
+
+}  // namespace
+
+void fill_random_half(__half* data, int64_t n, uint64_t seed, float scale, cudaStream_t stream) {
+  if (n <= 0) return;
+  const int64_t blocks = std::min<int64_t>((n + 255) / 256, 65536);
+  fill_random_half_kernel<<<static_cast<unsigned>(blocks), 256, 0, stream>>>(data, n, seed, scale);
+  CUDA_CHECK_LAUNCH(fill_random_half_kernel);
+}
+
+}  // namespace runllm::cuda

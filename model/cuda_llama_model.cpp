@@ -1,0 +1,374 @@
+#include "model/cuda_llama_model.h"
+
+#include <algorithm>
+#include <cstdio>
+
+#include "kernels/cpu/norm_rope.h"
+#include "kernels/cuda/attention.h"
+#include "kernels/cuda/elementwise.h"
+#include "kernels/cuda/gemm.h"
+#include "kernels/cuda/norm_rope.h"
+#include "kernels/cuda/sampling.h"
+#include "model/llama_model.h"
+#include "runtime/cuda_check.h"
+#include "runtime/error.h"
+
+namespace runllm {
+
+namespace {
+
+std::vector<float> rope_frequencies(const ModelConfig& c) {
+  cpu::RopeParams params;
+  params.head_dim = c.head_dim;
+  params.theta = c.rope_theta;
+  params.scaling_type = c.rope_scaling.type;
+  params.factor = c.rope_scaling.factor;
+  params.low_freq_factor = c.rope_scaling.low_freq_factor;
+  params.high_freq_factor = c.rope_scaling.high_freq_factor;
+  params.original_max_position_embeddings = c.rope_scaling.original_max_position_embeddings;
+  if (params.scaling_type == "dynamic")
+    throw Error("config.json: rope_scaling type \"dynamic\" is not supported yet (supported: default, linear, llama3)");
+  return cpu::rope_inverse_frequencies(params);
+}
+
+void check_supported(const ModelConfig& c, const CudaModelOptions& options) {
+  if (options.dtype == "bf16")
+    throw Error("--dtype bf16 is not supported yet on --device cuda: the CUDA kernels are fp16 only for now "
+                "(use --dtype fp16 or auto)");
+  if (options.dtype != "auto" && options.dtype != "fp16")
+    throw Error("--dtype: expected auto, fp16 or bf16, got \"" + options.dtype + "\"");
+  if (c.head_dim != 64 && c.head_dim != 128)
+    throw Error("--device cuda: head_dim " + std::to_string(c.head_dim) + " is not supported (64 or 128)");
+  if (c.num_attention_heads / c.num_key_value_heads > 8)
+    throw Error("--device cuda: more than 8 query heads per kv head is not supported");
+  if (c.kv_dim() % 8 != 0 || c.hidden_size % 8 != 0)
+    throw Error("--device cuda: hidden size and kv dimension must be multiples of 8");
+}
+
+void run_linear(cublasHandle_t handle, const CudaLinear& linear, const __half* x, int64_t M, __half* y,
+                cudaStream_t stream) {
+  cuda::linear_forward_fp16(handle, x, linear.weight, M, linear.N, linear.K, y, stream);
+  if (linear.bias) cuda::add_bias_rows(y, linear.bias, M, linear.N, stream);
+}
+
+}  // namespace
+
+CudaLlamaModel::CudaLlamaModel(const ModelConfig& config, CudaContext& context, CudaWeights weights,
+                               const CudaModelOptions& options)
+    : config_(config), context_(context), weights_(std::move(weights)), use_graph_(options.use_graph) {
+  if (weights_.lm_head.bias) throw Error("--device cuda: an lm_head bias is not supported");
+  allocate_buffers(options);
+  if (options.verbose) {
+    std::fprintf(stderr, "cuda: %s\n", context_.device_name().c_str());
+    for (const std::string& note : weights_.notes) std::fprintf(stderr, "cuda weights: %s\n", note.c_str());
+    std::fprintf(stderr,
+                 "cuda memory: weights %.1f MiB (fp16, uploaded layer by layer: device peak at load = the final "
+                 "weights), activations %.1f MiB (batches of %lld rows), KV cache %.1f MiB (%lld positions, fp16), "
+                 "free after load %.1f MiB\n",
+                 mebibytes(weights_.memory.bytes()), mebibytes(activations_.bytes()),
+                 static_cast<long long>(max_batch_), mebibytes(kv_memory_.bytes()),
+                 static_cast<long long>(kv_capacity_), mebibytes(context_.free_bytes()));
+    std::fprintf(stderr, "cuda: activations fp16 (fp32 accumulation, fp32 logits)%s; decode %s\n",
+                 config_.torch_dtype == DType::BF16 ? "; the checkpoint is bf16, bf16 kernels are not built yet" : "",
+                 use_graph_ ? "as a CUDA graph" : "without a graph");
+  }
+}
+
+CudaLlamaModel::~CudaLlamaModel() {
+  if (context_.stream()) cudaStreamSynchronize(context_.stream());
+  if (graph_exec_) cudaGraphExecDestroy(graph_exec_);
+  if (graph_) cudaGraphDestroy(graph_);
+  if (host_staging_) cudaFreeHost(host_staging_);
+}
+
+std::unique_ptr<CudaLlamaModel> CudaLlamaModel::upload(const LlamaModel& model, CudaContext& context,
+                                                       const CudaModelOptions& options) {
+  check_supported(model.config(), options);
+  CudaWeights weights = upload_weights(model, context);
+  return std::unique_ptr<CudaLlamaModel>(new CudaLlamaModel(model.config(), context, std::move(weights), options));
+}
+
+std::unique_ptr<CudaLlamaModel> CudaLlamaModel::random(const ModelConfig& config, CudaContext& context,
+                                                       const CudaModelOptions& options, uint64_t seed) {
+  check_supported(config, options);
+  CudaWeights weights = random_weights(config, context, seed);
+  return std::unique_ptr<CudaLlamaModel>(new CudaLlamaModel(config, context, std::move(weights), options));
+}
+
+void CudaLlamaModel::allocate_buffers(const CudaModelOptions& options) {
+  const ModelConfig& c = config_;
+  const int64_t H = c.hidden_size, I = c.intermediate_size, V = c.vocab_size;
+  const int64_t qkv_dim = c.q_dim() + 2 * c.kv_dim();
+  max_batch_ = std::max<int64_t>(1, options.max_batch);
+  if (options.context_length > 0) max_batch_ = std::min(max_batch_, options.context_length);
+  const int64_t B = max_batch_;
+  decode_workspace_bytes_ = cuda::attention_decode_workspace_bytes(c.num_attention_heads, c.head_dim);
+
+  auto take_all = [&](DeviceArena& arena) {
+    x_ = arena.take<__half>(B * H);
+    normed_ = arena.take<__half>(B * H);
+    qkv_ = arena.take<__half>(B * qkv_dim);
+    attention_ = arena.take<__half>(B * c.q_dim());
+    projected_ = arena.take<__half>(B * H);
+    gate_up_ = arena.take<__half>(B * 2 * I);
+    activated_ = arena.take<__half>(B * I);
+    logits_ = arena.take<float>(B * V);
+    ids_ = arena.take<int32_t>(B);
+    positions_ = arena.take<int32_t>(B);
+    inv_freq_ = arena.take<float>(c.head_dim / 2);
+    decode_workspace_ = arena.take<float>(static_cast<int64_t>(decode_workspace_bytes_ / sizeof(float)));
+  };
+  DeviceArena sizing;
+  take_all(sizing);
+  activations_ = DeviceMemory(sizing.used(), "activations (" + std::to_string(B) + " rows)");
+  DeviceArena arena(activations_);
+  take_all(arena);
+  const std::vector<float> inv_freq = rope_frequencies(c);
+  CUDA_CHECK(cudaMemcpy(inv_freq_, inv_freq.data(), inv_freq.size() * sizeof(float), cudaMemcpyHostToDevice));
+  CUDA_CHECK(cudaHostAlloc(reinterpret_cast<void**>(&host_staging_), (2 * B + 1) * sizeof(int32_t),
+                           cudaHostAllocDefault));
+
+  // The KV cache: --ctx positions, or the model's maximum capped by what is free (keeping a margin
+  // for cuBLAS and the CUDA graph).
+  const size_t per_position = static_cast<size_t>(c.num_hidden_layers * 2 * c.kv_dim()) * sizeof(__half);
+  int64_t positions = options.context_length > 0 ? options.context_length : c.max_position_embeddings;
+  if (options.context_length <= 0) {
+    constexpr size_t kMargin = size_t{512} << 20;
+    const size_t free = context_.free_bytes();
+    const int64_t fit = free > kMargin ? static_cast<int64_t>((free - kMargin) / per_position) : 0;
+    if (fit < positions) {
+      if (options.verbose)
+        std::fprintf(stderr, "cuda: KV cache capped at %lld positions by free memory (model max %lld)\n",
+                     static_cast<long long>(fit), static_cast<long long>(positions));
+      positions = fit;
+    }
+    if (positions < 1)
+      throw Error("out of GPU memory for the KV cache: needed " + std::to_string(per_position >> 10) +
+                  " KiB per position, free " + std::to_string(free >> 20) + " MiB");
+  }
+  kv_capacity_ = positions;
+  kv_memory_ = DeviceMemory(per_position * static_cast<size_t>(positions),
+                            "the KV cache (" + std::to_string(positions) + " positions; lower --ctx)");
+  capacity_ = kv_capacity_;
+}
+
+void CudaLlamaModel::reset(int64_t capacity) {
+  if (capacity > kv_capacity_)
+    throw Error("this run needs " + std::to_string(capacity) + " positions but the GPU KV cache holds " +
+                std::to_string(kv_capacity_) + " (raise --ctx, or free GPU memory)");
+  capacity_ = capacity;
+  length_ = 0;
+  token_on_device_ = false;
+}
+
+void CudaLlamaModel::enqueue_layer(int64_t l, int64_t M, int64_t past, bool graph_decode) {
+  const ModelConfig& c = config_;
+  const CudaDecoderLayer& w = weights_.layers[static_cast<size_t>(l)];
+  const cudaStream_t stream = context_.stream();
+  const cublasHandle_t cublas = context_.cublas();
+  const int64_t H = c.hidden_size, I = c.intermediate_size, q_dim = c.q_dim(), kv_dim = c.kv_dim();
+  const int64_t qkv_dim = q_dim + 2 * kv_dim;
+  __half* keys = static_cast<__half*>(kv_memory_.get()) + (2 * l) * kv_capacity_ * kv_dim;
+  __half* values = keys + kv_capacity_ * kv_dim;
+
+  if (l == 0) cuda::rms_norm(x_, w.input_norm, M, H, c.rms_norm_eps, normed_, stream);
+  run_linear(cublas, w.qkv, normed_, M, qkv_, stream);
+  cuda::RopeArgs rope;
+  rope.x = qkv_;
+  rope.M = M;
+  rope.row_stride = qkv_dim;
+  rope.head_dim = c.head_dim;
+  rope.positions = positions_;
+  rope.inv_freq = inv_freq_;
+  // q's heads and k's heads lie side by side in a qkv row with the same head_dim and positions:
+  // one launch rotates both.
+  rope.column_offset = 0;
+  rope.num_heads = c.num_attention_heads + c.num_key_value_heads;
+  cuda::apply_rope(rope, stream);
+
+  cuda::KvAppendArgs append;
+  append.qkv = qkv_;
+  append.qkv_stride = qkv_dim;
+  append.k_column = q_dim;
+  append.v_column = q_dim + kv_dim;
+  append.kv_dim = kv_dim;
+  append.past = past;
+  append.M = M;
+  append.k_cache = keys;
+  append.v_cache = values;
+  append.device_past = graph_decode ? positions_ : nullptr;
+  cuda::kv_cache_append(append, stream);
+
+  cuda::AttentionArgs attention;
+  attention.q = qkv_;
+  attention.q_stride = qkv_dim;
+  attention.k_cache = keys;
+  attention.v_cache = values;
+  attention.num_heads = c.num_attention_heads;
+  attention.num_kv_heads = c.num_key_value_heads;
+  attention.head_dim = c.head_dim;
+  attention.past = graph_decode ? kv_capacity_ - 1 : past;
+  attention.device_past = graph_decode ? positions_ : nullptr;
+  attention.M = M;
+  attention.out = attention_;
+  if (M == 1) cuda::attention_decode(attention, decode_workspace_, decode_workspace_bytes_, stream);
+  else cuda::attention_prefill(attention, stream);
+
+  run_linear(cublas, w.o, attention_, M, projected_, stream);
+  cuda::add_rms_norm(x_, projected_, w.post_attention_norm, M, H, c.rms_norm_eps, normed_, stream);
+  run_linear(cublas, w.gate_up, normed_, M, gate_up_, stream);
+  cuda::silu_mul(gate_up_, M, I, activated_, stream);
+  run_linear(cublas, w.down, activated_, M, projected_, stream);
+  // The residual add fused with the next layer's input norm.
+  if (l + 1 < static_cast<int64_t>(weights_.layers.size()))
+    cuda::add_rms_norm(x_, projected_, weights_.layers[static_cast<size_t>(l + 1)].input_norm, M, H,
+                       c.rms_norm_eps, normed_, stream);
+  else
+    cuda::add_in_place(x_, projected_, M * H, stream);
+}
+
+void CudaLlamaModel::enqueue_forward(int64_t M, int64_t past, int64_t logit_row0, bool graph_decode) {
+  const ModelConfig& c = config_;
+  const int64_t H = c.hidden_size;
+  const cudaStream_t stream = context_.stream();
+  cuda::embedding_gather(weights_.embed_tokens, H, ids_, M, x_, stream);
+  for (int64_t l = 0; l < static_cast<int64_t>(weights_.layers.size()); ++l) enqueue_layer(l, M, past, graph_decode);
+  const int64_t rows = M - logit_row0;
+  if (rows <= 0) return;
+  // Only the rows that need logits go through the final norm and lm_head (V is large).
+  cuda::rms_norm(x_ + logit_row0 * H, weights_.final_norm, rows, H, c.rms_norm_eps, normed_, stream);
+  cuda::linear_forward_fp16_to_fp32(context_.cublas(), normed_, weights_.lm_head.weight, rows, c.vocab_size, H,
+                                    logits_, stream);
+}
+
+void CudaLlamaModel::stage_tokens(const int32_t* tokens, int64_t M, int64_t past) {
+  const int64_t V = config_.vocab_size;
+  for (int64_t m = 0; m < M; ++m)
+    if (tokens[m] < 0 || tokens[m] >= V)
+      throw Error("token id " + std::to_string(tokens[m]) + " is outside the vocabulary of " + std::to_string(V));
+  context_.synchronize();  // the pinned staging may still feed an earlier copy
+  for (int64_t m = 0; m < M; ++m) {
+    host_staging_[m] = tokens[m];
+    host_staging_[max_batch_ + m] = static_cast<int32_t>(past + m);
+  }
+  const cudaStream_t stream = context_.stream();
+  CUDA_CHECK(cudaMemcpyAsync(ids_, host_staging_, M * sizeof(int32_t), cudaMemcpyHostToDevice, stream));
+  CUDA_CHECK(cudaMemcpyAsync(positions_, host_staging_ + max_batch_, M * sizeof(int32_t), cudaMemcpyHostToDevice,
+                             stream));
+}
+
+void CudaLlamaModel::forward(const int32_t* tokens, int64_t M, int64_t first_logit_row, float* logits) {
+  if (M <= 0) throw Error("forward: no tokens to run");
+  if (length_ + M > capacity_)
+    throw Error("context overflow: " + std::to_string(length_ + M) + " tokens exceed the context of " +
+                std::to_string(capacity_) + " (use a larger --ctx or a shorter prompt)");
+  const int64_t V = config_.vocab_size;
+  token_on_device_ = false;
+  for (int64_t r0 = 0; r0 < M; r0 += max_batch_) {
+    const int64_t m = std::min(max_batch_, M - r0);
+    const int64_t row0 = std::min(m, std::max<int64_t>(0, first_logit_row - r0));
+    stage_tokens(tokens + r0, m, length_);
+    enqueue_forward(m, length_, row0, false);
+    length_ += m;
+    if (logits && m > row0) {
+      float* destination = logits + (r0 + row0 - first_logit_row) * V;
+      CUDA_CHECK(cudaMemcpyAsync(destination, logits_, (m - row0) * V * sizeof(float), cudaMemcpyDeviceToHost,
+                                 context_.stream()));
+      context_.synchronize();
+    }
+  }
+}
+
+void CudaLlamaModel::decode_step(bool token_on_device) {
+  if (length_ + 1 > capacity_)
+    throw Error("context overflow: " + std::to_string(length_ + 1) + " tokens exceed the context of " +
+                std::to_string(capacity_));
+  const cudaStream_t stream = context_.stream();
+  if (!use_graph_) {
+    if (!token_on_device) throw Error("decode_step: internal: token not staged");
+    context_.synchronize();
+    host_staging_[max_batch_] = static_cast<int32_t>(length_);
+    CUDA_CHECK(cudaMemcpyAsync(positions_, host_staging_ + max_batch_, sizeof(int32_t), cudaMemcpyHostToDevice, stream));
+    enqueue_forward(1, length_, 0, false);
+    ++length_;
+    return;
+  }
+  context_.synchronize();
+  host_staging_[max_batch_] = static_cast<int32_t>(length_);
+  CUDA_CHECK(cudaMemcpyAsync(positions_, host_staging_ + max_batch_, sizeof(int32_t), cudaMemcpyHostToDevice, stream));
+  if (!graph_exec_) {
+    // Captured once: every launch reads its position and token from device memory.
+    CUDA_CHECK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal));
+    try {
+      enqueue_forward(1, 0, 0, true);
+    } catch (...) {
+      cudaGraph_t broken = nullptr;
+      cudaStreamEndCapture(stream, &broken);
+      if (broken) cudaGraphDestroy(broken);
+      throw;
+    }
+    CUDA_CHECK(cudaStreamEndCapture(stream, &graph_));
+    CUDA_CHECK(cudaGraphInstantiate(&graph_exec_, graph_, 0));
+  }
+  CUDA_CHECK(cudaGraphLaunch(graph_exec_, stream));
+  ++length_;
+}
+
+void CudaLlamaModel::run_for_sampling(const int32_t* tokens, int64_t M) {
+  if (M != 1) {
+    forward(tokens, M, M - 1, nullptr);
+    return;
+  }
+  if (!(token_on_device_ && token_on_device_value_ == tokens[0])) {
+    if (length_ + 1 > capacity_) throw Error("context overflow");
+    const int64_t V = config_.vocab_size;
+    if (tokens[0] < 0 || tokens[0] >= V)
+      throw Error("token id " + std::to_string(tokens[0]) + " is outside the vocabulary of " + std::to_string(V));
+    context_.synchronize();
+    host_staging_[0] = tokens[0];
+    CUDA_CHECK(cudaMemcpyAsync(ids_, host_staging_, sizeof(int32_t), cudaMemcpyHostToDevice, context_.stream()));
+  }
+  token_on_device_ = false;
+  decode_step(true);
+}
+
+void CudaLlamaModel::copy_last_logits(float* host) const {
+  CUDA_CHECK(cudaMemcpyAsync(host, logits_, config_.vocab_size * sizeof(float), cudaMemcpyDeviceToHost,
+                             context_.stream()));
+  context_.synchronize();
+}
+
+void CudaLlamaModel::decode_from_device_token() { decode_step(true); }
+
+int32_t CudaLlamaModel::sample(Sampler& sampler, const SamplingParams& params, const std::vector<int32_t>& history) {
+  const int64_t V = config_.vocab_size;
+  const bool penalty_off = params.repeat_penalty == 1.0f || params.repeat_last_n == 0;
+  const bool gpu_range = params.temperature == 0.0f ||
+                         (params.top_k >= 1 && params.top_k <= cuda::kMaxGpuTopK && params.top_k < V);
+  const cudaStream_t stream = context_.stream();
+  if (penalty_off && gpu_range) {
+    // Only the chosen id crosses to the host; u is the CPU sampler's own next draw.
+    const double u = params.temperature > 0.0f ? sampler.draw_uniform01() : 0.0;
+    cuda::GpuSamplingParams gpu;
+    gpu.temperature = params.temperature;
+    gpu.top_k = params.top_k;
+    gpu.top_p = params.top_p;
+    gpu.min_p = params.min_p;
+    cuda::sample_token(logits_, V, gpu, u, ids_, stream);
+    int32_t* chosen = host_staging_ + 2 * max_batch_;
+    CUDA_CHECK(cudaMemcpyAsync(chosen, ids_, sizeof(int32_t), cudaMemcpyDeviceToHost, stream));
+    context_.synchronize();
+    if (*chosen < 0) throw Error("the logits contain NaN or +inf, or are all -inf (GPU sampler)");
+    token_on_device_ = true;
+    token_on_device_value_ = *chosen;
+    return *chosen;
+  }
+  // The repeat penalty, or top-k off / beyond the GPU sampler's range: the CPU sampler on fp32 logits.
+  std::vector<float> host(static_cast<size_t>(V));
+  CUDA_CHECK(cudaMemcpyAsync(host.data(), logits_, V * sizeof(float), cudaMemcpyDeviceToHost, stream));
+  context_.synchronize();
+  token_on_device_ = false;
+  return sampler.sample(host.data(), V, history);
+}
+
+}  // namespace runllm

@@ -1,0 +1,102 @@
+// The llama-style decoder on the GPU: fp16 weights and activations, fp32 accumulation, an fp16 KV
+// cache allocated once, prompt rows in batches of up to max_batch, and one decode step captured
+// once as a CUDA graph and replayed for every generated token (its position and token id are read
+// from device memory, so nothing is re-captured and the host does not wait per layer).
+#pragma once
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "model/cuda_weights.h"
+#include "runtime/cuda_context.h"
+#include "runtime/decoder_backend.h"
+
+namespace runllm {
+
+class LlamaModel;
+
+struct CudaModelOptions {
+  int64_t context_length = 0;  // KV cache positions; 0 = the model's maximum, capped by free memory
+  int64_t max_batch = 512;     // rows per forward batch (longer prompts run in several)
+  std::string dtype = "auto";  // activations: auto (fp16 for now) | fp16 | bf16 (not yet supported)
+  bool use_graph = true;       // decode through the captured CUDA graph
+  bool verbose = false;        // memory and weight-path report on stderr
+};
+
+class CudaLlamaModel : public DecoderBackend {
+ public:
+  // Uploads `model`'s weights (fp16) and sizes activations and the KV cache. Throws runllm::Error
+  // (out of memory: needed / free) when they do not fit.
+  static std::unique_ptr<CudaLlamaModel> upload(const LlamaModel& model, CudaContext& context,
+                                                const CudaModelOptions& options);
+  // A model of `config`'s shapes with random weights (benchmarks).
+  static std::unique_ptr<CudaLlamaModel> random(const ModelConfig& config, CudaContext& context,
+                                                const CudaModelOptions& options, uint64_t seed);
+  ~CudaLlamaModel() override;
+
+  const ModelConfig& config() const override { return config_; }
+  std::string device_name() const override { return "cuda (" + context_.device_name() + ")"; }
+  void reset(int64_t capacity) override;
+  int64_t length() const override { return length_; }
+  int64_t capacity() const override { return capacity_; }
+  void forward(const int32_t* tokens, int64_t M, int64_t first_logit_row, float* logits) override;
+  void run_for_sampling(const int32_t* tokens, int64_t M) override;
+  int32_t sample(Sampler& sampler, const SamplingParams& params, const std::vector<int32_t>& history) override;
+
+  // Copies the logits the last run_for_sampling() left on the device ([V] fp32) to host memory.
+  void copy_last_logits(float* host) const;
+  int64_t allocated_capacity() const { return kv_capacity_; }
+  size_t linear_bytes() const { return weights_.linear_bytes; }  // weight bytes one decode step reads
+  // Decode of one token fed from the device (the last sampled id): for benchmarks, with no host sync.
+  void decode_from_device_token();
+  CudaContext& context() const { return context_; }
+
+ private:
+  CudaLlamaModel(const ModelConfig& config, CudaContext& context, CudaWeights weights,
+                 const CudaModelOptions& options);
+  void allocate_buffers(const CudaModelOptions& options);
+  // Enqueues the forward of the M tokens whose ids and positions are in ids_/positions_, at cache
+  // positions past ..; logits (fp32) of rows logit_row0 .. M - 1 go to logits_ from row 0.
+  // graph_decode: M == 1 with past read from positions_[0] (the captured step).
+  void enqueue_forward(int64_t M, int64_t past, int64_t logit_row0, bool graph_decode);
+  void enqueue_layer(int64_t l, int64_t M, int64_t past, bool graph_decode);
+  void decode_step(bool token_on_device);
+  void stage_tokens(const int32_t* tokens, int64_t M, int64_t past);
+
+  ModelConfig config_;
+  CudaContext& context_;
+  CudaWeights weights_;
+  int64_t max_batch_ = 0;
+  int64_t kv_capacity_ = 0;  // positions allocated
+  int64_t capacity_ = 0;     // positions usable in this run (reset)
+  int64_t length_ = 0;
+
+  DeviceMemory kv_memory_;      // [L][2][kv_capacity, kv_dim] fp16
+  DeviceMemory activations_;    // every buffer below
+  __half* x_ = nullptr;         // [B, H] the residual stream
+  __half* normed_ = nullptr;    // [B, H]
+  __half* qkv_ = nullptr;       // [B, q_dim + 2 * kv_dim]
+  __half* attention_ = nullptr; // [B, q_dim]
+  __half* projected_ = nullptr; // [B, H]
+  __half* gate_up_ = nullptr;   // [B, 2 * I]
+  __half* activated_ = nullptr; // [B, I]
+  float* logits_ = nullptr;     // [B, V]
+  int32_t* ids_ = nullptr;      // [B] token ids; ids_[0] also receives the GPU sampler's choice
+  int32_t* positions_ = nullptr;// [B]; positions_[0] is the decode step's `past`
+  float* inv_freq_ = nullptr;   // [head_dim / 2]
+  float* decode_workspace_ = nullptr;
+  size_t decode_workspace_bytes_ = 0;
+  int32_t* host_staging_ = nullptr;  // pinned [2 * B + 1]: ids, positions, the sampled token
+
+  cudaGraph_t graph_ = nullptr;
+  cudaGraphExec_t graph_exec_ = nullptr;
+  bool use_graph_ = true;
+  bool token_on_device_ = false;   // ids_[0] holds the token the last sample() returned
+  int32_t token_on_device_value_ = -1;
+};
+
+}  // namespace runllm

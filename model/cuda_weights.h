@@ -1,0 +1,56 @@
+// The decoder's weights on the GPU, fp16, in one device allocation: uploaded once from a loaded
+// LlamaModel (layer by layer, so the device never holds more than the final weights) or made up
+// on the device for benchmarks (Llama-2-7B shapes with random values).
+#pragma once
+#include <cuda_fp16.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "model/config.h"
+#include "runtime/cuda_context.h"
+
+namespace runllm {
+
+class LlamaModel;
+
+// One linear on the device: y[M, N] = x[M, K] · Wᵀ (+ b).
+struct CudaLinear {
+  const __half* weight = nullptr;  // [N, K] row-major
+  const __half* bias = nullptr;    // [N], null when the linear has none
+  int64_t N = 0, K = 0;
+};
+
+struct CudaDecoderLayer {
+  const __half* input_norm = nullptr;           // [H]
+  const __half* post_attention_norm = nullptr;  // [H]
+  CudaLinear qkv;                               // [q_dim + 2 * kv_dim, H], rows q | k | v
+  CudaLinear o;                                 // [H, q_dim]
+  CudaLinear gate_up;                           // [2 * I, H], rows gate | up
+  CudaLinear down;                              // [H, I]
+};
+
+struct CudaWeights {
+  DeviceMemory memory;                  // every tensor below lives in this one block
+  const __half* embed_tokens = nullptr; // [V, H]
+  std::vector<CudaDecoderLayer> layers; // [L]
+  const __half* final_norm = nullptr;   // [H]
+  CudaLinear lm_head;                   // [V, H]; weight == embed_tokens when tied
+  size_t linear_bytes = 0;              // bytes of the decoder linears and lm_head (read once per decoded token)
+  std::vector<std::string> notes;       // for --verbose: how each kind of linear got to the GPU
+};
+
+// Converts each layer's linears to dense fp16 (quantized ones through their dequantized weights:
+// the quantized GPU kernels are a later step) and copies them to the device one layer at a time.
+CudaWeights upload_weights(const LlamaModel& model, const CudaContext& context);
+
+// Random weights of the given shapes, generated on the device (no host copy): for speed only.
+CudaWeights random_weights(const ModelConfig& config, const CudaContext& context, uint64_t seed);
+
+// ModelConfig of the synthetic benchmark models: "llama2-7b" (hidden 4096, 32 layers, 32 heads,
+// intermediate 11008, vocab 32000). Throws runllm::Error for other names.
+ModelConfig synthetic_config(const std::string& name);
+
+}  // namespace runllm
