@@ -41,7 +41,12 @@ std::vector<std::string> method_arguments(const std::string& method) {
 
 // Quantizes the default model with `method` once per test run; later calls reuse the directory.
 const Quantized& quantized(const std::string& method) {
-  static std::map<std::string, Quantized> cache;
+  struct Cache : std::map<std::string, Quantized> {
+    ~Cache() {  // the checkpoints are 100-170 MB each
+      for (const auto& entry : *this) std::filesystem::remove_all(entry.second.dir);
+    }
+  };
+  static Cache cache;
   auto found = cache.find(method);
   if (found != cache.end()) return found->second;
   Quantized entry;
