@@ -1,4 +1,4 @@
-// Causal GQA attention, fp16 in/out, fp32 math. Scores are kept in the log2 domain (q is scaled by
+// Causal GQA attention, fp16 or bf16 in/out, fp32 math. Scores are kept in the log2 domain (q is scaled by
 // log2(e) / sqrt(head_dim) once) so the online softmax uses exp2f.
 //
 // Versions: this is v1, CUDA-core FMA with shared-memory tiles. Prefill: a block owns 16 query
@@ -13,6 +13,7 @@
 #include <cmath>
 #include <string>
 
+#include "kernels/cuda/activation_types.cuh"
 #include "runtime/cuda_check.h"
 
 namespace runllm::cuda {
@@ -20,10 +21,6 @@ namespace {
 
 constexpr float kLog2e = 1.4426950408889634f;
 constexpr int kKeysPerTile = 32;
-
-struct alignas(16) Half8 {
-  __half2 h[4];
-};
 
 __device__ __forceinline__ int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 
@@ -42,8 +39,8 @@ constexpr int kPrefillWarps = 4;
 constexpr int kRowsPerWarp = 4;
 constexpr int kRowsPerBlock = kPrefillWarps * kRowsPerWarp;
 
-template <int D>
-__global__ void __launch_bounds__(kPrefillWarps * 32) attention_prefill_kernel(AttentionArgs args, float q_scale) {
+template <typename T, int D>
+__global__ void __launch_bounds__(kPrefillWarps * 32) attention_prefill_kernel(AttentionArgs<T> args, float q_scale) {
   constexpr int kCols = D / 32;  // output columns per lane: lane + 32 * c
   __shared__ float q_tile[kRowsPerBlock][D];
   __shared__ float k_tile[kKeysPerTile][D + 1];  // +1: lanes read different rows of one column
@@ -60,7 +57,7 @@ __global__ void __launch_bounds__(kPrefillWarps * 32) attention_prefill_kernel(A
 
   for (int i = threadIdx.x; i < kRowsPerBlock * D; i += blockDim.x) {
     const int r = i / D, d = i % D;
-    q_tile[r][d] = r < rows_here ? __half2float(args.q[(row0 + r) * args.q_stride + head * D + d]) * q_scale : 0.0f;
+    q_tile[r][d] = r < rows_here ? to_float(args.q[(row0 + r) * args.q_stride + head * D + d]) * q_scale : 0.0f;
   }
 
   float row_max[kRowsPerWarp], row_sum[kRowsPerWarp], acc[kRowsPerWarp][kCols];
@@ -77,14 +74,14 @@ __global__ void __launch_bounds__(kPrefillWarps * 32) attention_prefill_kernel(A
     for (int i = threadIdx.x; i < kKeysPerTile * D / 8; i += blockDim.x) {
       const int j = i / (D / 8), d8 = (i % (D / 8)) * 8;
       const int64_t key = tile + j;
-      Half8 kv[2] = {};
+      Vec8<T> kv[2] = {};
       if (key < key_end) {
-        kv[0] = *reinterpret_cast<const Half8*>(args.k_cache + key * kv_stride + kv_head * D + d8);
-        kv[1] = *reinterpret_cast<const Half8*>(args.v_cache + key * kv_stride + kv_head * D + d8);
+        kv[0] = *reinterpret_cast<const Vec8<T>*>(args.k_cache + key * kv_stride + kv_head * D + d8);
+        kv[1] = *reinterpret_cast<const Vec8<T>*>(args.v_cache + key * kv_stride + kv_head * D + d8);
       }
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
-        const float2 kf = __half22float2(kv[0].h[e]), vf = __half22float2(kv[1].h[e]);
+        const float2 kf = to_float2(kv[0].h[e]), vf = to_float2(kv[1].h[e]);
         k_tile[j][d8 + 2 * e] = kf.x;
         k_tile[j][d8 + 2 * e + 1] = kf.y;
         v_tile[j][d8 + 2 * e] = vf.x;
@@ -129,9 +126,9 @@ __global__ void __launch_bounds__(kPrefillWarps * 32) attention_prefill_kernel(A
     const int row = warp * kRowsPerWarp + r;
     if (row >= rows_here) continue;
     const float inv_sum = 1.0f / row_sum[r];
-    __half* out = args.out + (row0 + row) * out_stride + head * D;
+    T* out = args.out + (row0 + row) * out_stride + head * D;
 #pragma unroll
-    for (int c = 0; c < kCols; ++c) out[lane + 32 * c] = __float2half_rn(acc[r][c] * inv_sum);
+    for (int c = 0; c < kCols; ++c) out[lane + 32 * c] = from_float<T>(acc[r][c] * inv_sum);
   }
 }
 
@@ -142,8 +139,8 @@ constexpr int kMaxGroup = 8;    // query heads per kv head handled by one block
 constexpr int kMaxSplits = 256; // chunks per head; the workspace is sized for this many
 
 // Partial state of one (query head, chunk): D weighted sums, then the max and the sum of exps.
-template <int D>
-__global__ void __launch_bounds__(kDecodeWarps * 32) attention_decode_kernel(AttentionArgs args, float q_scale,
+template <typename T, int D>
+__global__ void __launch_bounds__(kDecodeWarps * 32) attention_decode_kernel(AttentionArgs<T> args, float q_scale,
                                                                              int64_t chunk, int splits,
                                                                              float* workspace) {
   constexpr int kCols = D / 32;  // lane owns columns lane * kCols .. + kCols - 1 (contiguous loads)
@@ -163,7 +160,7 @@ __global__ void __launch_bounds__(kDecodeWarps * 32) attention_decode_kernel(Att
   const int64_t key_end = min64(keys, key_begin + chunk);
 
   for (int i = threadIdx.x; i < group * D; i += blockDim.x)
-    q_group[i / D][i % D] = __half2float(args.q[(kv_head * group + i / D) * D + i % D]) * q_scale;
+    q_group[i / D][i % D] = to_float(args.q[(kv_head * group + i / D) * D + i % D]) * q_scale;
   __syncthreads();
 
   float row_max[kMaxGroup], row_sum[kMaxGroup], acc[kMaxGroup][kCols];
@@ -175,23 +172,17 @@ __global__ void __launch_bounds__(kDecodeWarps * 32) attention_decode_kernel(Att
     for (int c = 0; c < kCols; ++c) acc[g][c] = 0.0f;
   }
 
-  const __half* k_base = args.k_cache + kv_head * D;
-  const __half* v_base = args.v_cache + kv_head * D;
+  const T* k_base = args.k_cache + kv_head * D;
+  const T* v_base = args.v_cache + kv_head * D;
   for (int64_t tile = key_begin + warp * kKeysPerTile; tile < key_end; tile += kDecodeWarps * kKeysPerTile) {
     const int64_t key = tile + lane;
     float score[kMaxGroup] = {};
     if (key < key_end) {
-      const Half8* k_row = reinterpret_cast<const Half8*>(k_base + key * kv_stride);
+      const Vec8<T>* k_row = reinterpret_cast<const Vec8<T>*>(k_base + key * kv_stride);
 #pragma unroll 4
       for (int d8 = 0; d8 < D / 8; ++d8) {
-        const Half8 k8 = k_row[d8];
         float k[8];
-#pragma unroll
-        for (int e = 0; e < 4; ++e) {
-          const float2 f = __half22float2(k8.h[e]);
-          k[2 * e] = f.x;
-          k[2 * e + 1] = f.y;
-        }
+        unpack8(k_row[d8], k);
 #pragma unroll
         for (int g = 0; g < kMaxGroup; ++g) {
           if (g >= group) break;
@@ -214,15 +205,15 @@ __global__ void __launch_bounds__(kDecodeWarps * 32) attention_decode_kernel(Att
       for (int c = 0; c < kCols; ++c) acc[g][c] *= correction;
     }
     for (int j = 0; j < tile_keys; ++j) {
-      const __half* v_row = v_base + (tile + j) * kv_stride + lane * kCols;
+      const T* v_row = v_base + (tile + j) * kv_stride + lane * kCols;
       float v[kCols];
       if constexpr (kCols == 4) {
         const uint2 raw = *reinterpret_cast<const uint2*>(v_row);
-        const float2 a = __half22float2(*reinterpret_cast<const __half2*>(&raw.x));
-        const float2 b = __half22float2(*reinterpret_cast<const __half2*>(&raw.y));
+        const float2 a = to_float2(*reinterpret_cast<const Pair<T>*>(&raw.x));
+        const float2 b = to_float2(*reinterpret_cast<const Pair<T>*>(&raw.y));
         v[0] = a.x, v[1] = a.y, v[2] = b.x, v[3] = b.y;
       } else {
-        const float2 a = __half22float2(*reinterpret_cast<const __half2*>(v_row));
+        const float2 a = to_float2(*reinterpret_cast<const Pair<T>*>(v_row));
         v[0] = a.x, v[1] = a.y;
       }
 #pragma unroll
@@ -266,8 +257,8 @@ __global__ void __launch_bounds__(kDecodeWarps * 32) attention_decode_kernel(Att
   }
 }
 
-template <int D>
-__global__ void attention_decode_combine_kernel(const float* workspace, int splits, __half* out) {
+template <typename T, int D>
+__global__ void attention_decode_combine_kernel(const float* workspace, int splits, T* out) {
   const int64_t head = blockIdx.x;
   const float* partial = workspace + head * splits * (D + 2);
   float global_max = -INFINITY;
@@ -281,25 +272,27 @@ __global__ void attention_decode_combine_kernel(const float* workspace, int spli
       numerator += weight * p[d];
       denominator += weight * p[D + 1];
     }
-    out[head * D + d] = __float2half_rn(numerator / denominator);
+    out[head * D + d] = from_float<T>(numerator / denominator);
   }
 }
 
-__global__ void kv_cache_append_kernel(KvAppendArgs args) {
+template <typename T>
+__global__ void kv_cache_append_kernel(KvAppendArgs<T> args) {
   const int64_t per_row = args.kv_dim / 8;
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < args.M * per_row;
        i += int64_t(gridDim.x) * blockDim.x) {
     const int64_t m = i / per_row, c = i % per_row;
     const int64_t past = args.device_past ? *args.device_past : args.past;
-    const __half* row = args.qkv + m * args.qkv_stride;
-    reinterpret_cast<Half8*>(args.k_cache + (past + m) * args.kv_dim)[c] =
-        reinterpret_cast<const Half8*>(row + args.k_column)[c];
-    reinterpret_cast<Half8*>(args.v_cache + (past + m) * args.kv_dim)[c] =
-        reinterpret_cast<const Half8*>(row + args.v_column)[c];
+    const T* row = args.qkv + m * args.qkv_stride;
+    reinterpret_cast<Vec8<T>*>(args.k_cache + (past + m) * args.kv_dim)[c] =
+        reinterpret_cast<const Vec8<T>*>(row + args.k_column)[c];
+    reinterpret_cast<Vec8<T>*>(args.v_cache + (past + m) * args.kv_dim)[c] =
+        reinterpret_cast<const Vec8<T>*>(row + args.v_column)[c];
   }
 }
 
-void check_shape(const AttentionArgs& args, const char* who) {
+template <typename T>
+void check_shape(const AttentionArgs<T>& args, const char* who) {
   const bool ok = (args.head_dim == 64 || args.head_dim == 128) && args.num_kv_heads > 0 &&
                   args.num_heads % args.num_kv_heads == 0 && args.past >= 0 && args.M >= 0;
   if (!ok)
@@ -312,15 +305,16 @@ float q_scale_for(int64_t head_dim) { return kLog2e / std::sqrt(static_cast<floa
 
 }  // namespace
 
-void attention_prefill(const AttentionArgs& args, cudaStream_t stream) {
+template <typename T>
+void attention_prefill(const AttentionArgs<T>& args, cudaStream_t stream) {
   check_shape(args, "cuda::attention_prefill");
   if (args.M == 0) return;
   const dim3 grid(static_cast<unsigned>((args.M + kRowsPerBlock - 1) / kRowsPerBlock),
                   static_cast<unsigned>(args.num_heads));
   if (args.head_dim == 64)
-    attention_prefill_kernel<64><<<grid, kPrefillWarps * 32, 0, stream>>>(args, q_scale_for(64));
+    attention_prefill_kernel<T, 64><<<grid, kPrefillWarps * 32, 0, stream>>>(args, q_scale_for(64));
   else
-    attention_prefill_kernel<128><<<grid, kPrefillWarps * 32, 0, stream>>>(args, q_scale_for(128));
+    attention_prefill_kernel<T, 128><<<grid, kPrefillWarps * 32, 0, stream>>>(args, q_scale_for(128));
   CUDA_CHECK_LAUNCH(attention_prefill_kernel);
 }
 
@@ -328,7 +322,8 @@ size_t attention_decode_workspace_bytes(int64_t num_heads, int64_t head_dim) {
   return static_cast<size_t>(num_heads) * kMaxSplits * static_cast<size_t>(head_dim + 2) * sizeof(float);
 }
 
-void attention_decode(const AttentionArgs& args, float* workspace, size_t workspace_bytes, cudaStream_t stream) {
+template <typename T>
+void attention_decode(const AttentionArgs<T>& args, float* workspace, size_t workspace_bytes, cudaStream_t stream) {
   check_shape(args, "cuda::attention_decode");
   if (args.M != 1) throw Error("cuda::attention_decode: expected M == 1, got " + std::to_string(args.M));
   if (args.num_heads / args.num_kv_heads > kMaxGroup)
@@ -353,30 +348,38 @@ void attention_decode(const AttentionArgs& args, float* workspace, size_t worksp
   const dim3 grid(static_cast<unsigned>(splits), static_cast<unsigned>(args.num_kv_heads));
   const int s = static_cast<int>(splits);
   if (args.head_dim == 64) {
-    attention_decode_kernel<64><<<grid, kDecodeWarps * 32, 0, stream>>>(args, q_scale_for(64), chunk, s, workspace);
+    attention_decode_kernel<T, 64><<<grid, kDecodeWarps * 32, 0, stream>>>(args, q_scale_for(64), chunk, s, workspace);
     CUDA_CHECK_LAUNCH(attention_decode_kernel);
-    attention_decode_combine_kernel<64><<<static_cast<unsigned>(args.num_heads), 64, 0, stream>>>(workspace, s,
+    attention_decode_combine_kernel<T, 64><<<static_cast<unsigned>(args.num_heads), 64, 0, stream>>>(workspace, s,
                                                                                                  args.out);
   } else {
-    attention_decode_kernel<128><<<grid, kDecodeWarps * 32, 0, stream>>>(args, q_scale_for(128), chunk, s, workspace);
+    attention_decode_kernel<T, 128><<<grid, kDecodeWarps * 32, 0, stream>>>(args, q_scale_for(128), chunk, s, workspace);
     CUDA_CHECK_LAUNCH(attention_decode_kernel);
-    attention_decode_combine_kernel<128><<<static_cast<unsigned>(args.num_heads), 128, 0, stream>>>(workspace, s,
+    attention_decode_combine_kernel<T, 128><<<static_cast<unsigned>(args.num_heads), 128, 0, stream>>>(workspace, s,
                                                                                                    args.out);
   }
   CUDA_CHECK_LAUNCH(attention_decode_combine_kernel);
 }
 
-void kv_cache_append(const KvAppendArgs& args, cudaStream_t stream) {
+template <typename T>
+void kv_cache_append(const KvAppendArgs<T>& args, cudaStream_t stream) {
   if (args.M <= 0) return;
   const bool aligned = args.kv_dim % 8 == 0 && args.qkv_stride % 8 == 0 && args.k_column % 8 == 0 &&
                        args.v_column % 8 == 0 && reinterpret_cast<uintptr_t>(args.qkv) % 16 == 0 &&
                        reinterpret_cast<uintptr_t>(args.k_cache) % 16 == 0 &&
                        reinterpret_cast<uintptr_t>(args.v_cache) % 16 == 0;
-  if (!aligned) throw Error("cuda::kv_cache_append: kv_dim, qkv stride and columns must be multiples of 8 halves");
+  if (!aligned) throw Error("cuda::kv_cache_append: kv_dim, qkv stride and columns must be multiples of 8 elements");
   const int64_t work = args.M * args.kv_dim / 8;
   kv_cache_append_kernel<<<static_cast<unsigned>(std::min<int64_t>((work + 255) / 256, 65535)), 256, 0, stream>>>(
       args);
   CUDA_CHECK_LAUNCH(kv_cache_append_kernel);
 }
+
+#define RUNLLM_INSTANTIATE_ATTENTION(T)                                                      \
+  template void attention_prefill<T>(const AttentionArgs<T>&, cudaStream_t);                 \
+  template void attention_decode<T>(const AttentionArgs<T>&, float*, size_t, cudaStream_t);  \
+  template void kv_cache_append<T>(const KvAppendArgs<T>&, cudaStream_t);
+RUNLLM_INSTANTIATE_ATTENTION(__half)
+RUNLLM_INSTANTIATE_ATTENTION(__nv_bfloat16)
 
 }  // namespace runllm::cuda

@@ -1,6 +1,7 @@
-// Random fp16 values generated on the device: weights of synthetic models for benchmarks (speed
-// does not depend on the values, but zeros would hide work, so they are random and non-zero).
+// Random values generated on the device: weights of synthetic models for benchmarks (speed does not
+// depend on the values, but zeros would hide work, so they are random and non-zero).
 #pragma once
+#include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
@@ -8,7 +9,9 @@
 
 namespace runllm::cuda {
 
-// data[i] = scale * u_i, u_i uniform in [-1, 1) from a counter-based hash of (seed, i).
-void fill_random_half(__half* data, int64_t n, uint64_t seed, float scale, cudaStream_t stream);
+// data[i] = scale * u_i rounded to T (__half or __nv_bfloat16), u_i uniform in [-1, 1) from a
+// counter-based hash of (seed, i).
+template <typename T>
+void fill_random(T* data, int64_t n, uint64_t seed, float scale, cudaStream_t stream);
 
 }  // namespace runllm::cuda

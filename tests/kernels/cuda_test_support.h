@@ -1,10 +1,11 @@
-// Helpers of the [cuda] kernel tests: device buffers, fresh random inputs, fp16 conversion, and the
-// error measure every test reports.
+// Helpers of the [cuda] kernel tests: device buffers, fresh random inputs, fp16/bf16 conversion, and
+// the error measure every test reports.
 //
 // Error measure: max|out - ref| / max|ref| over the whole output ("max-relative"), where ref is the
-// CPU twin run in fp32 on the same fp16-rounded inputs. NaN or inf in the output gives +inf, so an
-// unwritten (poisoned) element always fails.
+// CPU twin run in fp32 on the same inputs, already rounded to the kernel's activation type. NaN or
+// inf in the output gives +inf, so an unwritten (poisoned) element always fails.
 #pragma once
+#include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
@@ -72,29 +73,59 @@ inline std::mt19937_64& rng() {
 // under compute-sanitizer, which slows every kernel by one to two orders of magnitude.
 inline bool quick() { return std::getenv("RUNLLM_CUDA_TESTS_QUICK") != nullptr; }
 
-inline __half to_half(float value) {
-  __half_raw raw;
-  raw.x = float_to_half(value);
-  return __half(raw);
-}
-inline float to_float(__half value) { return half_to_float(static_cast<__half_raw>(value).x); }
+// What a test needs of each activation type the kernels are built for: its name, the error bound
+// of outputs rounded to it once (fp16: half an ulp is 2^-12 relative, bf16: 2^-9; both bounds
+// leave a margin of 8), and exact host conversions (runtime/dtype.h, round to nearest even).
+template <typename T>
+struct Activation;
+template <>
+struct Activation<__half> {
+  static constexpr const char* name = "fp16";
+  static constexpr double bound = 2e-3;
+  static __half from_float(float value) {
+    __half_raw raw;
+    raw.x = float_to_half(value);
+    return __half(raw);
+  }
+  static float to_float(__half value) { return half_to_float(static_cast<__half_raw>(value).x); }
+};
+template <>
+struct Activation<__nv_bfloat16> {
+  static constexpr const char* name = "bf16";
+  static constexpr double bound = 1.6e-2;
+  static __nv_bfloat16 from_float(float value) {
+    __nv_bfloat16_raw raw;
+    raw.x = float_to_bf16(value);
+    return __nv_bfloat16(raw);
+  }
+  static float to_float(__nv_bfloat16 value) { return bf16_to_float(static_cast<__nv_bfloat16_raw>(value).x); }
+};
 
-// Normal(0, scale) values, already rounded to fp16 so both sides see the same inputs.
-inline std::vector<float> random_half_values(size_t n, float scale = 1.0f) {
+template <typename T>
+float round_to(float value) {
+  return Activation<T>::to_float(Activation<T>::from_float(value));
+}
+
+// Normal(0, scale) values, already rounded to T so both sides see the same inputs.
+template <typename T>
+std::vector<float> random_values(size_t n, float scale = 1.0f) {
   std::normal_distribution<float> normal(0.0f, scale);
   std::vector<float> values(n);
-  for (float& v : values) v = to_float(to_half(normal(rng())));
+  for (float& v : values) v = round_to<T>(normal(rng()));
   return values;
 }
+inline std::vector<float> random_half_values(size_t n, float scale = 1.0f) { return random_values<__half>(n, scale); }
 
-inline std::vector<__half> to_half(const std::vector<float>& values) {
-  std::vector<__half> out(values.size());
-  std::transform(values.begin(), values.end(), out.begin(), [](float v) { return to_half(v); });
+template <typename T>
+std::vector<T> to_activation(const std::vector<float>& values) {
+  std::vector<T> out(values.size());
+  std::transform(values.begin(), values.end(), out.begin(), [](float v) { return Activation<T>::from_float(v); });
   return out;
 }
-inline std::vector<float> to_float(const std::vector<__half>& values) {
+template <typename T>
+std::vector<float> to_float(const std::vector<T>& values) {
   std::vector<float> out(values.size());
-  std::transform(values.begin(), values.end(), out.begin(), [](__half v) { return to_float(v); });
+  std::transform(values.begin(), values.end(), out.begin(), [](T v) { return Activation<T>::to_float(v); });
   return out;
 }
 

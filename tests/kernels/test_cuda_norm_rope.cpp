@@ -10,54 +10,59 @@ using namespace runllm;
 using runllm::test::DeviceBuffer;
 
 namespace {
-constexpr double kHalfBound = 2e-3;  // max-relative
 constexpr float kEps = 1e-5f;
 }  // namespace
 
-TEST_CASE("rms_norm matches the CPU twin", "[cuda]") {
+TEMPLATE_TEST_CASE("rms_norm matches the CPU twin", "[cuda]", __half, __nv_bfloat16) {
+  const double kBound = test::Activation<TestType>::bound;
+  const std::string type = test::Activation<TestType>::name;
   for (const int64_t H : {576, 4096, 8192, 1001}) {
     for (const int64_t M : {1, 5, 64}) {
-      const std::vector<float> x = test::random_half_values(static_cast<size_t>(M * H), 2.0f);
-      std::vector<float> weight = test::random_half_values(static_cast<size_t>(H), 0.5f);
-      for (float& w : weight) w = test::to_float(test::to_half(1.0f + w));
-      DeviceBuffer<__half> x_d(test::to_half(x)), w_d(test::to_half(weight)), y_d(static_cast<size_t>(M * H));
+      const std::vector<float> x = test::random_values<TestType>(static_cast<size_t>(M * H), 2.0f);
+      std::vector<float> weight = test::random_values<TestType>(static_cast<size_t>(H), 0.5f);
+      for (float& w : weight) w = test::round_to<TestType>(1.0f + w);
+      DeviceBuffer<TestType> x_d(test::to_activation<TestType>(x)), w_d(test::to_activation<TestType>(weight)), y_d(static_cast<size_t>(M * H));
       cuda::rms_norm(x_d.get(), w_d.get(), M, H, kEps, y_d.get(), nullptr);
       std::vector<float> ref(x.size());
       cpu::rms_norm(x.data(), weight.data(), M, H, kEps, ref.data());
       const double error = test::max_relative_error(test::to_float(y_d.download()), ref);
-      test::report_error("rms_norm", "M=" + std::to_string(M) + " H=" + std::to_string(H), error, kHalfBound);
-      CHECK(error < kHalfBound);
+      test::report_error("rms_norm " + type, "M=" + std::to_string(M) + " H=" + std::to_string(H), error, kBound);
+      CHECK(error < kBound);
     }
   }
 }
 
-TEST_CASE("add_rms_norm adds the residual in place and normalizes the sum", "[cuda]") {
+TEMPLATE_TEST_CASE("add_rms_norm adds the residual in place and normalizes the sum", "[cuda]", __half, __nv_bfloat16) {
+  const double kBound = test::Activation<TestType>::bound;
+  const std::string type = test::Activation<TestType>::name;
   for (const int64_t H : {576, 4096, 1001}) {
     for (const int64_t M : {1, 64}) {
-      const std::vector<float> x = test::random_half_values(static_cast<size_t>(M * H), 2.0f);
-      const std::vector<float> residual = test::random_half_values(static_cast<size_t>(M * H), 2.0f);
-      const std::vector<float> weight = test::random_half_values(static_cast<size_t>(H), 1.0f);
-      DeviceBuffer<__half> x_d(test::to_half(x)), r_d(test::to_half(residual)), w_d(test::to_half(weight));
-      DeviceBuffer<__half> y_d(static_cast<size_t>(M * H));
+      const std::vector<float> x = test::random_values<TestType>(static_cast<size_t>(M * H), 2.0f);
+      const std::vector<float> residual = test::random_values<TestType>(static_cast<size_t>(M * H), 2.0f);
+      const std::vector<float> weight = test::random_values<TestType>(static_cast<size_t>(H), 1.0f);
+      DeviceBuffer<TestType> x_d(test::to_activation<TestType>(x)), r_d(test::to_activation<TestType>(residual)), w_d(test::to_activation<TestType>(weight));
+      DeviceBuffer<TestType> y_d(static_cast<size_t>(M * H));
       cuda::add_rms_norm(x_d.get(), r_d.get(), w_d.get(), M, H, kEps, y_d.get(), nullptr);
 
       std::vector<float> sum = x;
       cpu::add_in_place(sum.data(), residual.data(), M * H);
-      for (float& s : sum) s = test::to_float(test::to_half(s));  // the stream is stored in fp16
+      for (float& s : sum) s = test::round_to<TestType>(s);  // the stream is stored rounded
       std::vector<float> ref(sum.size());
       cpu::rms_norm(sum.data(), weight.data(), M, H, kEps, ref.data());
       const double sum_error = test::max_relative_error(test::to_float(x_d.download()), sum);
       const double error = test::max_relative_error(test::to_float(y_d.download()), ref);
       const std::string shape = "M=" + std::to_string(M) + " H=" + std::to_string(H);
-      test::report_error("add_rms_norm (x+=r)", shape, sum_error, 0);
-      test::report_error("add_rms_norm (norm)", shape, error, kHalfBound);
+      test::report_error("add_rms_norm (x+=r) " + type, shape, sum_error, 0);
+      test::report_error("add_rms_norm (norm) " + type, shape, error, kBound);
       CHECK(sum_error == 0.0);
-      CHECK(error < kHalfBound);
+      CHECK(error < kBound);
     }
   }
 }
 
-TEST_CASE("apply_rope rotates q and k heads of a fused qkv buffer like the CPU twin", "[cuda]") {
+TEMPLATE_TEST_CASE("apply_rope rotates q and k heads of a fused qkv buffer like the CPU twin", "[cuda]", __half, __nv_bfloat16) {
+  const double kBound = test::Activation<TestType>::bound;
+  const std::string type = test::Activation<TestType>::name;
   cpu::RopeParams llama3;
   llama3.theta = 500000.0f;
   llama3.scaling_type = "llama3";
@@ -79,16 +84,16 @@ TEST_CASE("apply_rope rotates q and k heads of a fused qkv buffer like the CPU t
     const int64_t q_dim = c.heads * c.head_dim, kv_dim = c.kv_heads * c.head_dim;
     const int64_t stride = q_dim + 2 * kv_dim;
     for (const int64_t M : {1, 17, 64}) {
-      const std::vector<float> qkv = test::random_half_values(static_cast<size_t>(M * stride));
+      const std::vector<float> qkv = test::random_values<TestType>(static_cast<size_t>(M * stride));
       std::vector<int64_t> positions(static_cast<size_t>(M));
       std::vector<int32_t> positions32(static_cast<size_t>(M));
       const int64_t past = M == 1 ? 32000 : 1000;  // long-context angles too
       for (int64_t m = 0; m < M; ++m) positions32[m] = static_cast<int32_t>(positions[m] = past + m);
 
-      DeviceBuffer<__half> qkv_d(test::to_half(qkv));
+      DeviceBuffer<TestType> qkv_d(test::to_activation<TestType>(qkv));
       DeviceBuffer<int32_t> pos_d(positions32);
       DeviceBuffer<float> freq_d(inv_freq);
-      cuda::RopeArgs args;
+      cuda::RopeArgs<TestType> args;
       args.x = qkv_d.get();
       args.M = M;
       args.row_stride = stride;
@@ -110,12 +115,12 @@ TEST_CASE("apply_rope rotates q and k heads of a fused qkv buffer like the CPU t
       bool v_untouched = true;
       for (int64_t m = 0; m < M; ++m)
         for (int64_t i = q_dim + kv_dim; i < stride; ++i) v_untouched &= out[m * stride + i] == qkv[m * stride + i];
-      test::report_error("apply_rope " + std::string(c.name),
+      test::report_error("apply_rope " + std::string(c.name) + " " + type,
                          "M=" + std::to_string(M) + " heads=" + std::to_string(c.heads) + "/" +
                              std::to_string(c.kv_heads) + " D=" + std::to_string(c.head_dim) +
                              " pos>=" + std::to_string(past),
-                         error, kHalfBound);
-      CHECK(error < kHalfBound);
+                         error, kBound);
+      CHECK(error < kBound);
       CHECK(v_untouched);
     }
   }
