@@ -1,12 +1,17 @@
 #include "model/cuda_llama_model.h"
 
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
 #include <algorithm>
 #include <cstdio>
+#include <type_traits>
 
 #include "kernels/cpu/norm_rope.h"
 #include "kernels/cuda/attention.h"
 #include "kernels/cuda/elementwise.h"
 #include "kernels/cuda/gemm.h"
+#include "kernels/cuda/gemv.h"
 #include "kernels/cuda/norm_rope.h"
 #include "kernels/cuda/sampling.h"
 #include "model/llama_model.h"
@@ -31,12 +36,16 @@ std::vector<float> rope_frequencies(const ModelConfig& c) {
   return cpu::rope_inverse_frequencies(params);
 }
 
-void check_supported(const ModelConfig& c, const CudaModelOptions& options) {
-  if (options.dtype == "bf16")
-    throw Error("--dtype bf16 is not supported yet on --device cuda: the CUDA kernels are fp16 only for now "
-                "(use --dtype fp16 or auto)");
-  if (options.dtype != "auto" && options.dtype != "fp16")
-    throw Error("--dtype: expected auto, fp16 or bf16, got \"" + options.dtype + "\"");
+// auto follows the checkpoint: bf16 weights run in bf16 (whose range fp16 may overflow), all
+// others in fp16.
+DType activation_dtype(const ModelConfig& c, const CudaModelOptions& options) {
+  if (options.dtype == "fp16") return DType::F16;
+  if (options.dtype == "bf16") return DType::BF16;
+  if (options.dtype == "auto") return c.torch_dtype == DType::BF16 ? DType::BF16 : DType::F16;
+  throw Error("--dtype: expected auto, fp16 or bf16, got \"" + options.dtype + "\"");
+}
+
+void check_supported(const ModelConfig& c) {
   if (c.head_dim != 64 && c.head_dim != 128)
     throw Error("--device cuda: head_dim " + std::to_string(c.head_dim) + " is not supported (64 or 128)");
   if (c.num_attention_heads / c.num_key_value_heads > 8)
@@ -45,31 +54,66 @@ void check_supported(const ModelConfig& c, const CudaModelOptions& options) {
     throw Error("--device cuda: hidden size and kv dimension must be multiples of 8");
 }
 
-void run_linear(cublasHandle_t handle, const CudaLinear& linear, const __half* x, int64_t M, __half* y,
-                cudaStream_t stream) {
-  cuda::linear_forward_fp16(handle, x, linear.weight, M, linear.N, linear.K, y, stream);
-  if (linear.bias) cuda::add_bias_rows(y, linear.bias, M, linear.N, stream);
+template <typename T>
+const T* typed(const void* p) {
+  return static_cast<const T*>(p);
+}
+template <typename T>
+T* typed(void* p) {
+  return static_cast<T*>(p);
 }
 
 }  // namespace
 
+// One row (decode) goes through the GEMV kernel, with the bias fused; more rows through cuBLAS.
+template <typename T, typename Out>
+void CudaLlamaModel::run_linear(const CudaLinear& linear, const T* x, int64_t M, Out* y) {
+  const T* weight = typed<T>(linear.weight);
+  const T* bias = typed<T>(linear.bias);
+  const cudaStream_t stream = context_.stream();
+  if (M == 1 && decode_gemv_ && cuda::gemv_supports(linear.K, x, weight)) {
+    cuda::GemvArgs<T, Out> args;
+    args.x = x;
+    args.weight = weight;
+    args.bias = bias;
+    args.N = linear.N;
+    args.K = linear.K;
+    args.y = y;
+    cuda::gemv(args, stream);
+    return;
+  }
+  cuda::linear_forward(context_.cublas(), x, weight, M, linear.N, linear.K, y, stream);
+  if (bias) {
+    if constexpr (std::is_same_v<T, Out>) cuda::add_bias_rows(y, bias, M, linear.N, stream);
+    else throw Error("--device cuda: a bias on a linear with fp32 output is not supported");
+  }
+}
+
 CudaLlamaModel::CudaLlamaModel(const ModelConfig& config, CudaContext& context, CudaWeights weights,
                                const CudaModelOptions& options)
-    : config_(config), context_(context), weights_(std::move(weights)), use_graph_(options.use_graph) {
+    : config_(config),
+      context_(context),
+      weights_(std::move(weights)),
+      dtype_(weights_.dtype),
+      decode_gemv_(options.decode_gemv),
+      use_graph_(options.use_graph) {
   if (weights_.lm_head.bias) throw Error("--device cuda: an lm_head bias is not supported");
   allocate_buffers(options);
   if (options.verbose) {
     std::fprintf(stderr, "cuda: %s\n", context_.device_name().c_str());
     for (const std::string& note : weights_.notes) std::fprintf(stderr, "cuda weights: %s\n", note.c_str());
+    const char* dtype = activation_dtype_name(dtype_);
     std::fprintf(stderr,
-                 "cuda memory: weights %.1f MiB (fp16, uploaded layer by layer: device peak at load = the final "
-                 "weights), activations %.1f MiB (batches of %lld rows), KV cache %.1f MiB (%lld positions, fp16), "
+                 "cuda memory: weights %.1f MiB (%s, uploaded layer by layer: device peak at load = the final "
+                 "weights), activations %.1f MiB (batches of %lld rows), KV cache %.1f MiB (%lld positions, %s), "
                  "free after load %.1f MiB\n",
-                 mebibytes(weights_.memory.bytes()), mebibytes(activations_.bytes()),
+                 mebibytes(weights_.memory.bytes()), dtype, mebibytes(activations_.bytes()),
                  static_cast<long long>(max_batch_), mebibytes(kv_memory_.bytes()),
-                 static_cast<long long>(kv_capacity_), mebibytes(context_.free_bytes()));
-    std::fprintf(stderr, "cuda: activations fp16 (fp32 accumulation, fp32 logits)%s; decode %s\n",
-                 config_.torch_dtype == DType::BF16 ? "; the checkpoint is bf16, bf16 kernels are not built yet" : "",
+                 static_cast<long long>(kv_capacity_), dtype, mebibytes(context_.free_bytes()));
+    std::fprintf(stderr,
+                 "cuda: activations %s (fp32 accumulation, fp32 logits); linears: %s, cuBLAS for prompt rows; "
+                 "decode %s\n",
+                 dtype, decode_gemv_ ? "GEMV kernel for one row" : "cuBLAS for one row",
                  use_graph_ ? "as a CUDA graph" : "without a graph");
   }
 }
@@ -83,15 +127,15 @@ CudaLlamaModel::~CudaLlamaModel() {
 
 std::unique_ptr<CudaLlamaModel> CudaLlamaModel::upload(const LlamaModel& model, CudaContext& context,
                                                        const CudaModelOptions& options) {
-  check_supported(model.config(), options);
-  CudaWeights weights = upload_weights(model, context);
+  check_supported(model.config());
+  CudaWeights weights = upload_weights(model, activation_dtype(model.config(), options));
   return std::unique_ptr<CudaLlamaModel>(new CudaLlamaModel(model.config(), context, std::move(weights), options));
 }
 
 std::unique_ptr<CudaLlamaModel> CudaLlamaModel::random(const ModelConfig& config, CudaContext& context,
                                                        const CudaModelOptions& options, uint64_t seed) {
-  check_supported(config, options);
-  CudaWeights weights = random_weights(config, context, seed);
+  check_supported(config);
+  CudaWeights weights = random_weights(config, activation_dtype(config, options), context, seed);
   return std::unique_ptr<CudaLlamaModel>(new CudaLlamaModel(config, context, std::move(weights), options));
 }
 
@@ -105,13 +149,13 @@ void CudaLlamaModel::allocate_buffers(const CudaModelOptions& options) {
   decode_workspace_bytes_ = cuda::attention_decode_workspace_bytes(c.num_attention_heads, c.head_dim);
 
   auto take_all = [&](DeviceArena& arena) {
-    x_ = arena.take<__half>(B * H);
-    normed_ = arena.take<__half>(B * H);
-    qkv_ = arena.take<__half>(B * qkv_dim);
-    attention_ = arena.take<__half>(B * c.q_dim());
-    projected_ = arena.take<__half>(B * H);
-    gate_up_ = arena.take<__half>(B * 2 * I);
-    activated_ = arena.take<__half>(B * I);
+    x_ = arena.take<uint16_t>(B * H);
+    normed_ = arena.take<uint16_t>(B * H);
+    qkv_ = arena.take<uint16_t>(B * qkv_dim);
+    attention_ = arena.take<uint16_t>(B * c.q_dim());
+    projected_ = arena.take<uint16_t>(B * H);
+    gate_up_ = arena.take<uint16_t>(B * 2 * I);
+    activated_ = arena.take<uint16_t>(B * I);
     logits_ = arena.take<float>(B * V);
     ids_ = arena.take<int32_t>(B);
     positions_ = arena.take<int32_t>(B);
@@ -130,7 +174,7 @@ void CudaLlamaModel::allocate_buffers(const CudaModelOptions& options) {
 
   // The KV cache: --ctx positions, or the model's maximum capped by what is free (keeping a margin
   // for cuBLAS and the CUDA graph).
-  const size_t per_position = static_cast<size_t>(c.num_hidden_layers * 2 * c.kv_dim()) * sizeof(__half);
+  const size_t per_position = static_cast<size_t>(c.num_hidden_layers * 2 * c.kv_dim()) * sizeof(uint16_t);
   int64_t positions = options.context_length > 0 ? options.context_length : c.max_position_embeddings;
   if (options.context_length <= 0) {
     constexpr size_t kMargin = size_t{512} << 20;
@@ -161,20 +205,27 @@ void CudaLlamaModel::reset(int64_t capacity) {
   token_on_device_ = false;
 }
 
+template <typename T>
 void CudaLlamaModel::enqueue_layer(int64_t l, int64_t M, int64_t past, bool graph_decode) {
   const ModelConfig& c = config_;
   const CudaDecoderLayer& w = weights_.layers[static_cast<size_t>(l)];
   const cudaStream_t stream = context_.stream();
-  const cublasHandle_t cublas = context_.cublas();
   const int64_t H = c.hidden_size, I = c.intermediate_size, q_dim = c.q_dim(), kv_dim = c.kv_dim();
   const int64_t qkv_dim = q_dim + 2 * kv_dim;
-  __half* keys = static_cast<__half*>(kv_memory_.get()) + (2 * l) * kv_capacity_ * kv_dim;
-  __half* values = keys + kv_capacity_ * kv_dim;
+  T* keys = typed<T>(kv_memory_.get()) + (2 * l) * kv_capacity_ * kv_dim;
+  T* values = keys + kv_capacity_ * kv_dim;
+  T* x = typed<T>(x_);
+  T* normed = typed<T>(normed_);
+  T* qkv = typed<T>(qkv_);
+  T* attention_out = typed<T>(attention_);
+  T* projected = typed<T>(projected_);
+  T* gate_up = typed<T>(gate_up_);
+  T* activated = typed<T>(activated_);
 
-  if (l == 0) cuda::rms_norm(x_, w.input_norm, M, H, c.rms_norm_eps, normed_, stream);
-  run_linear(cublas, w.qkv, normed_, M, qkv_, stream);
-  cuda::RopeArgs rope;
-  rope.x = qkv_;
+  if (l == 0) cuda::rms_norm(x, typed<T>(w.input_norm), M, H, c.rms_norm_eps, normed, stream);
+  run_linear(w.qkv, normed, M, qkv);
+  cuda::RopeArgs<T> rope;
+  rope.x = qkv;
   rope.M = M;
   rope.row_stride = qkv_dim;
   rope.head_dim = c.head_dim;
@@ -186,8 +237,8 @@ void CudaLlamaModel::enqueue_layer(int64_t l, int64_t M, int64_t past, bool grap
   rope.num_heads = c.num_attention_heads + c.num_key_value_heads;
   cuda::apply_rope(rope, stream);
 
-  cuda::KvAppendArgs append;
-  append.qkv = qkv_;
+  cuda::KvAppendArgs<T> append;
+  append.qkv = qkv;
   append.qkv_stride = qkv_dim;
   append.k_column = q_dim;
   append.v_column = q_dim + kv_dim;
@@ -199,8 +250,8 @@ void CudaLlamaModel::enqueue_layer(int64_t l, int64_t M, int64_t past, bool grap
   append.device_past = graph_decode ? positions_ : nullptr;
   cuda::kv_cache_append(append, stream);
 
-  cuda::AttentionArgs attention;
-  attention.q = qkv_;
+  cuda::AttentionArgs<T> attention;
+  attention.q = qkv;
   attention.q_stride = qkv_dim;
   attention.k_cache = keys;
   attention.v_cache = values;
@@ -210,35 +261,43 @@ void CudaLlamaModel::enqueue_layer(int64_t l, int64_t M, int64_t past, bool grap
   attention.past = graph_decode ? kv_capacity_ - 1 : past;
   attention.device_past = graph_decode ? positions_ : nullptr;
   attention.M = M;
-  attention.out = attention_;
+  attention.out = attention_out;
   if (M == 1) cuda::attention_decode(attention, decode_workspace_, decode_workspace_bytes_, stream);
   else cuda::attention_prefill(attention, stream);
 
-  run_linear(cublas, w.o, attention_, M, projected_, stream);
-  cuda::add_rms_norm(x_, projected_, w.post_attention_norm, M, H, c.rms_norm_eps, normed_, stream);
-  run_linear(cublas, w.gate_up, normed_, M, gate_up_, stream);
-  cuda::silu_mul(gate_up_, M, I, activated_, stream);
-  run_linear(cublas, w.down, activated_, M, projected_, stream);
+  run_linear(w.o, attention_out, M, projected);
+  cuda::add_rms_norm(x, projected, typed<T>(w.post_attention_norm), M, H, c.rms_norm_eps, normed, stream);
+  run_linear(w.gate_up, normed, M, gate_up);
+  cuda::silu_mul(gate_up, M, I, activated, stream);
+  run_linear(w.down, activated, M, projected);
   // The residual add fused with the next layer's input norm.
   if (l + 1 < static_cast<int64_t>(weights_.layers.size()))
-    cuda::add_rms_norm(x_, projected_, weights_.layers[static_cast<size_t>(l + 1)].input_norm, M, H,
-                       c.rms_norm_eps, normed_, stream);
+    cuda::add_rms_norm(x, projected, typed<T>(weights_.layers[static_cast<size_t>(l + 1)].input_norm), M, H,
+                       c.rms_norm_eps, normed, stream);
   else
-    cuda::add_in_place(x_, projected_, M * H, stream);
+    cuda::add_in_place(x, projected, M * H, stream);
 }
 
 void CudaLlamaModel::enqueue_forward(int64_t M, int64_t past, int64_t logit_row0, bool graph_decode) {
+  if (dtype_ == DType::BF16) enqueue_forward_typed<__nv_bfloat16>(M, past, logit_row0, graph_decode);
+  else enqueue_forward_typed<__half>(M, past, logit_row0, graph_decode);
+}
+
+template <typename T>
+void CudaLlamaModel::enqueue_forward_typed(int64_t M, int64_t past, int64_t logit_row0, bool graph_decode) {
   const ModelConfig& c = config_;
   const int64_t H = c.hidden_size;
   const cudaStream_t stream = context_.stream();
-  cuda::embedding_gather(weights_.embed_tokens, H, ids_, M, x_, stream);
-  for (int64_t l = 0; l < static_cast<int64_t>(weights_.layers.size()); ++l) enqueue_layer(l, M, past, graph_decode);
+  T* x = typed<T>(x_);
+  T* normed = typed<T>(normed_);
+  cuda::embedding_gather(typed<T>(weights_.embed_tokens), H, ids_, M, x, stream);
+  for (int64_t l = 0; l < static_cast<int64_t>(weights_.layers.size()); ++l)
+    enqueue_layer<T>(l, M, past, graph_decode);
   const int64_t rows = M - logit_row0;
   if (rows <= 0) return;
   // Only the rows that need logits go through the final norm and lm_head (V is large).
-  cuda::rms_norm(x_ + logit_row0 * H, weights_.final_norm, rows, H, c.rms_norm_eps, normed_, stream);
-  cuda::linear_forward_fp16_to_fp32(context_.cublas(), normed_, weights_.lm_head.weight, rows, c.vocab_size, H,
-                                    logits_, stream);
+  cuda::rms_norm(x + logit_row0 * H, typed<T>(weights_.final_norm), rows, H, c.rms_norm_eps, normed, stream);
+  run_linear(weights_.lm_head, normed, rows, logits_);
 }
 
 void CudaLlamaModel::stage_tokens(const int32_t* tokens, int64_t M, int64_t past) {

@@ -1,9 +1,9 @@
-// The llama-style decoder on the GPU: fp16 weights and activations, fp32 accumulation, an fp16 KV
-// cache allocated once, prompt rows in batches of up to max_batch, and one decode step captured
-// once as a CUDA graph and replayed for every generated token (its position and token id are read
-// from device memory, so nothing is re-captured and the host does not wait per layer).
+// The llama-style decoder on the GPU: weights, activations and KV cache in fp16 or bf16 (--dtype),
+// fp32 accumulation, the KV cache allocated once, prompt rows in batches of up to max_batch, and one
+// decode step captured once as a CUDA graph and replayed for every generated token (its position
+// and token id are read from device memory, so nothing is re-captured and the host does not wait
+// per layer).
 #pragma once
-#include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
 #include <cstdint>
@@ -22,14 +22,15 @@ class LlamaModel;
 struct CudaModelOptions {
   int64_t context_length = 0;  // KV cache positions; 0 = the model's maximum, capped by free memory
   int64_t max_batch = 512;     // rows per forward batch (longer prompts run in several)
-  std::string dtype = "auto";  // activations: auto (fp16 for now) | fp16 | bf16 (not yet supported)
+  std::string dtype = "auto";  // activations: auto (bf16 for a bf16 checkpoint, else fp16) | fp16 | bf16
   bool use_graph = true;       // decode through the captured CUDA graph
+  bool decode_gemv = true;     // M == 1 linears through cuda::gemv (false: cuBLAS, for comparison)
   bool verbose = false;        // memory and weight-path report on stderr
 };
 
 class CudaLlamaModel : public DecoderBackend {
  public:
-  // Uploads `model`'s weights (fp16) and sizes activations and the KV cache. Throws runllm::Error
+  // Uploads `model`'s weights (in the activation type) and sizes activations and the KV cache. Throws runllm::Error
   // (out of memory: needed / free) when they do not fit.
   static std::unique_ptr<CudaLlamaModel> upload(const LlamaModel& model, CudaContext& context,
                                                 const CudaModelOptions& options);
@@ -51,6 +52,7 @@ class CudaLlamaModel : public DecoderBackend {
   void copy_last_logits(float* host) const;
   int64_t allocated_capacity() const { return kv_capacity_; }
   size_t linear_bytes() const { return weights_.linear_bytes; }  // weight bytes one decode step reads
+  const CudaWeights& weights() const { return weights_; }
   // Decode of one token fed from the device (the last sampled id): for benchmarks, with no host sync.
   void decode_from_device_token();
   CudaContext& context() const { return context_; }
@@ -61,29 +63,38 @@ class CudaLlamaModel : public DecoderBackend {
   void allocate_buffers(const CudaModelOptions& options);
   // Enqueues the forward of the M tokens whose ids and positions are in ids_/positions_, at cache
   // positions past ..; logits (fp32) of rows logit_row0 .. M - 1 go to logits_ from row 0.
-  // graph_decode: M == 1 with past read from positions_[0] (the captured step).
+  // graph_decode: M == 1 with past read from positions_[0] (the captured step). Dispatches on the
+  // activation type to the typed versions (T = __half or __nv_bfloat16).
   void enqueue_forward(int64_t M, int64_t past, int64_t logit_row0, bool graph_decode);
+  template <typename T>
+  void enqueue_forward_typed(int64_t M, int64_t past, int64_t logit_row0, bool graph_decode);
+  template <typename T>
   void enqueue_layer(int64_t l, int64_t M, int64_t past, bool graph_decode);
+  template <typename T, typename Out>
+  void run_linear(const CudaLinear& linear, const T* x, int64_t M, Out* y);
   void decode_step(bool token_on_device);
   void stage_tokens(const int32_t* tokens, int64_t M, int64_t past);
 
   ModelConfig config_;
   CudaContext& context_;
   CudaWeights weights_;
+  DType dtype_ = DType::F16;  // activations, weights and KV cache: F16 or BF16
+  bool decode_gemv_ = true;
   int64_t max_batch_ = 0;
   int64_t kv_capacity_ = 0;  // positions allocated
   int64_t capacity_ = 0;     // positions usable in this run (reset)
   int64_t length_ = 0;
 
-  DeviceMemory kv_memory_;      // [L][2][kv_capacity, kv_dim] fp16
+  // Buffers of 2-byte elements of dtype_ are untyped here and typed in the enqueue functions.
+  DeviceMemory kv_memory_;      // [L][2][kv_capacity, kv_dim] dtype_
   DeviceMemory activations_;    // every buffer below
-  __half* x_ = nullptr;         // [B, H] the residual stream
-  __half* normed_ = nullptr;    // [B, H]
-  __half* qkv_ = nullptr;       // [B, q_dim + 2 * kv_dim]
-  __half* attention_ = nullptr; // [B, q_dim]
-  __half* projected_ = nullptr; // [B, H]
-  __half* gate_up_ = nullptr;   // [B, 2 * I]
-  __half* activated_ = nullptr; // [B, I]
+  void* x_ = nullptr;           // [B, H] the residual stream
+  void* normed_ = nullptr;      // [B, H]
+  void* qkv_ = nullptr;         // [B, q_dim + 2 * kv_dim]
+  void* attention_ = nullptr;   // [B, q_dim]
+  void* projected_ = nullptr;   // [B, H]
+  void* gate_up_ = nullptr;     // [B, 2 * I]
+  void* activated_ = nullptr;   // [B, I]
   float* logits_ = nullptr;     // [B, V]
   int32_t* ids_ = nullptr;      // [B] token ids; ids_[0] also receives the GPU sampler's choice
   int32_t* positions_ = nullptr;// [B]; positions_[0] is the decode step's `past`

@@ -10,7 +10,8 @@ namespace runllm::cli {
 void add_device_options(CLI::App& command, DeviceFlags& flags) {
   command.add_option("--device", flags.device, "where the model runs: cuda or cpu (default: cuda when a GPU is present)")
       ->check(CLI::IsMember({"cuda", "cpu"}));
-  command.add_option("--dtype", flags.dtype, "GPU activation type: auto (fp16 for now), fp16; bf16 is refused until the kernels support it")
+  command.add_option("--dtype", flags.dtype,
+                     "GPU weights, activations and KV cache: auto (bf16 for a bf16 checkpoint, else fp16), fp16 or bf16")
       ->capture_default_str()
       ->check(CLI::IsMember({"auto", "fp16", "bf16"}));
 }
