@@ -5,9 +5,9 @@
 #
 # BINARY defaults to build-gpu/cuda_kernel_tests (built elsewhere and carried over; libraries it
 # needs that the GPU machine lacks, e.g. OpenBLAS, may sit in a lib/ folder beside it). With
-# SANITIZE=1 the suite also runs under compute-sanitizer memcheck and racecheck, in its quick
-# form (RUNLLM_CUDA_TESTS_QUICK=1: the largest shapes left out), each bounded by SANITIZE_TIMEOUT
-# seconds (default 240). Exit status: non-zero if any run failed.
+# SANITIZE=1 the suite runs instead under compute-sanitizer memcheck, racecheck and synccheck (the
+# three at once), in its quick form (RUNLLM_CUDA_TESTS_QUICK=1: the largest shapes left out), each
+# bounded by SANITIZE_TIMEOUT seconds (default 480). Exit status: non-zero if any run failed.
 set -uo pipefail
 results="${1:?usage: tests/run_gpu_suite.sh RESULTS_FILE [BINARY]}"
 binary="${2:-build-gpu/cuda_kernel_tests}"
@@ -23,7 +23,7 @@ status=0
   echo "gpu: $(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null | head -1)"
   echo "cuda runtime (nvcc on this machine): $(nvcc --version 2>/dev/null | tail -1)"
   echo "command: tests/run_gpu_suite.sh $* (SANITIZE=${SANITIZE:-0})"
-  echo "error measure: max|out - ref| / max|ref| over the output; ref = kernels/cpu twin in fp32 on the same fp16-rounded inputs"
+  echo "error measure: max|out - ref| / max|ref| over the output; ref = kernels/cpu twin in fp32 on the same inputs (rounded to fp16 or bf16)"
   echo
 } > "$results"
 
@@ -41,44 +41,61 @@ run_step() {  # name, log, command...
   return 0
 }
 
-run_step "cuda_kernel_tests" "$log_dir/tests.log" "$binary" --durations yes
-{
-  grep -E '^(CUDA device|random seed)' "$log_dir/tests.log"
-  grep -E '^(All tests passed|test cases:|assertions:)' "$log_dir/tests.log"
-  echo
-  echo "### measured errors"
-  grep -E '^measured \|' "$log_dir/tests.log" | sed 's/^measured | //'
-  echo
-  echo "### durations (s)"
-  grep -E '^[0-9]+\.[0-9]+ s: ' "$log_dir/tests.log"
-  if grep -qE 'FAILED|failed' "$log_dir/tests.log"; then
+summarize_tests() {
+  {
+    grep -E '^(CUDA device|random seed)' "$log_dir/tests.log"
+    grep -E '^(All tests passed|test cases:|assertions:)' "$log_dir/tests.log"
     echo
-    echo "### failures"
-    grep -B3 -A12 -E 'FAILED' "$log_dir/tests.log" | head -200
-  fi
-  echo
-} >> "$results"
+    echo "### measured errors"
+    grep -E '^measured \|' "$log_dir/tests.log" | sed 's/^measured | //'
+    echo
+    echo "### durations (s)"
+    grep -E '^[0-9]+\.[0-9]+ s: ' "$log_dir/tests.log"
+    if grep -qE 'FAILED|failed' "$log_dir/tests.log"; then
+      echo
+      echo "### failures"
+      grep -B3 -A12 -E 'FAILED' "$log_dir/tests.log" | head -200
+    fi
+    echo
+  } >> "$results"
+}
 
-if [[ "${SANITIZE:-0}" == 1 ]]; then
+if [[ "${SANITIZE:-0}" != 1 ]]; then
+  run_step "cuda_kernel_tests" "$log_dir/tests.log" "$binary" --durations yes
+  summarize_tests
+else
   # Left out: [api-error] (fails a CUDA call on purpose, which the sanitizer reports) and, for
-  # racecheck, [cublas] (hazards reported inside cuBLAS's own kernels).
-  for tool in memcheck racecheck; do
-    extra=(--leak-check full)
+  # racecheck, [cublas] (hazards reported inside cuBLAS's own kernels). The three tools run at
+  # once (each instruments its own process); their results are written in a fixed order.
+  pids=()
+  for tool in memcheck racecheck synccheck; do
+    extra=()
     spec='~[api-error]'
-    [[ $tool == racecheck ]] && extra=() && spec='~[api-error]~[cublas]'
-    RUNLLM_CUDA_TESTS_QUICK=1 run_step "compute-sanitizer $tool (quick suite, tests $spec)" "$log_dir/$tool.log" \
-      timeout "${SANITIZE_TIMEOUT:-240}" compute-sanitizer --tool "$tool" "${extra[@]}" --error-exitcode 1 \
-      "$binary" "$spec"
+    [[ $tool == memcheck ]] && extra=(--leak-check full)
+    [[ $tool == racecheck ]] && spec='~[api-error]~[cublas]'
+    (
+      start=$(date +%s)
+      RUNLLM_CUDA_TESTS_QUICK=1 timeout "${SANITIZE_TIMEOUT:-480}" compute-sanitizer --tool "$tool" "${extra[@]}" \
+        --error-exitcode 1 "$binary" "$spec" > "$log_dir/$tool.log" 2>&1
+      echo "$? $(( $(date +%s) - start )) $spec" > "$log_dir/$tool.status"
+    ) &
+    pids+=($!)
+  done
+  wait "${pids[@]}"
+  for tool in memcheck racecheck synccheck; do
+    read -r rc seconds spec < "$log_dir/$tool.status"
+    [[ $rc -eq 0 ]] || status=1
     {
+      echo "## compute-sanitizer --tool $tool (quick suite, tests $spec): exit $rc, $seconds s"
       grep -E '^(All tests passed|test cases:|assertions:)|ERROR SUMMARY|RACECHECK SUMMARY|LEAK SUMMARY' \
         "$log_dir/$tool.log"
-      grep -m 20 -E '^========= (Invalid|Race|Error|Program hit|Leaked)' "$log_dir/$tool.log"
+      grep -m 20 -E '^========= (Invalid|Race|Error|Program hit|Leaked|Barrier|Divergent)' "$log_dir/$tool.log"
       echo
     } >> "$results"
   done
 fi
 
-cp "$log_dir"/*.log "$(dirname "$results")/" 2>/dev/null
+tar -C "$log_dir" -czf "${results%.txt}.logs.tar.gz" . 2>/dev/null
 echo "overall: $([[ $status -eq 0 ]] && echo PASS || echo FAIL)" >> "$results"
 cat "$results"
 exit $status
