@@ -26,14 +26,14 @@ header() {
   echo "# $1"
   echo "date: $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
   echo "gpu: $(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null | head -1)"
-  echo "command: tests/run_gpu_e2e.sh $stage (binaries built from this tree for sm_90a by scripts/gpu/pack_for_gpu.sh)"
+  echo "command: tests/run_gpu_e2e.sh $stage (binaries of commit $(cat "$work/source_commit") built for sm_90a, packed by scripts/gpu/pack_for_gpu.sh)"
   echo
 }
 
 if [[ "$stage" == 1 ]]; then
   python3 -c "import sys, tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2])" \
     "$root/.gpu-carry/runllm-gpu.tar.xz" "$work" || exit 2
-  cp "$root/.gpu-carry/model.gguf.part1" "$root/.gpu-carry/wiki.test.raw" "$work/"
+  cp "$root/.gpu-carry/model.gguf.part1" "$root/.gpu-carry/wiki.test.raw" "$root/.gpu-carry/source_commit" "$work/"
   "$root/tests/run_gpu_suite.sh" "$out/cuda_kernels.txt" "$work/cuda_kernel_tests" > /dev/null || status=1
   results="$out/cuda_model.txt"
   {

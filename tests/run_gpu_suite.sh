@@ -23,6 +23,8 @@ status=0
   echo "gpu: $(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null | head -1)"
   echo "cuda runtime (nvcc on this machine): $(nvcc --version 2>/dev/null | tail -1)"
   echo "command: tests/run_gpu_suite.sh $* (SANITIZE=${SANITIZE:-0})"
+  commit_file="$(dirname "$binary")/source_commit"
+  [[ -f "$commit_file" ]] && echo "binaries of commit $(cat "$commit_file")"
   echo "error measure: max|out - ref| / max|ref| over the output; ref = kernels/cpu twin in fp32 on the same inputs (rounded to fp16 or bf16)"
   echo
 } > "$results"

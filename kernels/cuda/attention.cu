@@ -14,6 +14,7 @@
 #include <string>
 
 #include "kernels/cuda/activation_types.cuh"
+#include "kernels/cuda/dependent_launch.cuh"
 #include "runtime/cuda_check.h"
 
 namespace runllm::cuda {
@@ -41,6 +42,7 @@ constexpr int kRowsPerBlock = kPrefillWarps * kRowsPerWarp;
 
 template <typename T, int D>
 __global__ void __launch_bounds__(kPrefillWarps * 32) attention_prefill_kernel(AttentionArgs<T> args, float q_scale) {
+  wait_for_previous_kernel();  // launched by launch_dependent
   constexpr int kCols = D / 32;  // output columns per lane: lane + 32 * c
   __shared__ float q_tile[kRowsPerBlock][D];
   __shared__ float k_tile[kKeysPerTile][D + 1];  // +1: lanes read different rows of one column
@@ -143,6 +145,7 @@ template <typename T, int D>
 __global__ void __launch_bounds__(kDecodeWarps * 32) attention_decode_kernel(AttentionArgs<T> args, float q_scale,
                                                                              int64_t chunk, int splits,
                                                                              float* workspace) {
+  wait_for_previous_kernel();  // launched by launch_dependent
   constexpr int kCols = D / 32;  // lane owns columns lane * kCols .. + kCols - 1 (contiguous loads)
   __shared__ float q_group[kMaxGroup][D];
   __shared__ float warp_max_s[kDecodeWarps][kMaxGroup], warp_sum_s[kDecodeWarps][kMaxGroup];
@@ -259,6 +262,7 @@ __global__ void __launch_bounds__(kDecodeWarps * 32) attention_decode_kernel(Att
 
 template <typename T, int D>
 __global__ void attention_decode_combine_kernel(const float* workspace, int splits, T* out) {
+  wait_for_previous_kernel();  // launched by launch_dependent
   const int64_t head = blockIdx.x;
   const float* partial = workspace + head * splits * (D + 2);
   float global_max = -INFINITY;
@@ -278,6 +282,7 @@ __global__ void attention_decode_combine_kernel(const float* workspace, int spli
 
 template <typename T>
 __global__ void kv_cache_append_kernel(KvAppendArgs<T> args) {
+  wait_for_previous_kernel();  // launched by launch_dependent
   const int64_t per_row = args.kv_dim / 8;
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < args.M * per_row;
        i += int64_t(gridDim.x) * blockDim.x) {
@@ -312,9 +317,9 @@ void attention_prefill(const AttentionArgs<T>& args, cudaStream_t stream) {
   const dim3 grid(static_cast<unsigned>((args.M + kRowsPerBlock - 1) / kRowsPerBlock),
                   static_cast<unsigned>(args.num_heads));
   if (args.head_dim == 64)
-    attention_prefill_kernel<T, 64><<<grid, kPrefillWarps * 32, 0, stream>>>(args, q_scale_for(64));
+    launch_dependent(attention_prefill_kernel<T, 64>, grid, kPrefillWarps * 32, stream, args, q_scale_for(64));
   else
-    attention_prefill_kernel<T, 128><<<grid, kPrefillWarps * 32, 0, stream>>>(args, q_scale_for(128));
+    launch_dependent(attention_prefill_kernel<T, 128>, grid, kPrefillWarps * 32, stream, args, q_scale_for(128));
   CUDA_CHECK_LAUNCH(attention_prefill_kernel);
 }
 
@@ -348,14 +353,14 @@ void attention_decode(const AttentionArgs<T>& args, float* workspace, size_t wor
   const dim3 grid(static_cast<unsigned>(splits), static_cast<unsigned>(args.num_kv_heads));
   const int s = static_cast<int>(splits);
   if (args.head_dim == 64) {
-    attention_decode_kernel<T, 64><<<grid, kDecodeWarps * 32, 0, stream>>>(args, q_scale_for(64), chunk, s, workspace);
+    launch_dependent(attention_decode_kernel<T, 64>, grid, kDecodeWarps * 32, stream, args, q_scale_for(64), chunk, s, workspace);
     CUDA_CHECK_LAUNCH(attention_decode_kernel);
-    attention_decode_combine_kernel<T, 64><<<static_cast<unsigned>(args.num_heads), 64, 0, stream>>>(workspace, s,
+    launch_dependent(attention_decode_combine_kernel<T, 64>, static_cast<unsigned>(args.num_heads), 64, stream, workspace, s,
                                                                                                  args.out);
   } else {
-    attention_decode_kernel<T, 128><<<grid, kDecodeWarps * 32, 0, stream>>>(args, q_scale_for(128), chunk, s, workspace);
+    launch_dependent(attention_decode_kernel<T, 128>, grid, kDecodeWarps * 32, stream, args, q_scale_for(128), chunk, s, workspace);
     CUDA_CHECK_LAUNCH(attention_decode_kernel);
-    attention_decode_combine_kernel<T, 128><<<static_cast<unsigned>(args.num_heads), 128, 0, stream>>>(workspace, s,
+    launch_dependent(attention_decode_combine_kernel<T, 128>, static_cast<unsigned>(args.num_heads), 128, stream, workspace, s,
                                                                                                    args.out);
   }
   CUDA_CHECK_LAUNCH(attention_decode_combine_kernel);
@@ -370,7 +375,7 @@ void kv_cache_append(const KvAppendArgs<T>& args, cudaStream_t stream) {
                        reinterpret_cast<uintptr_t>(args.v_cache) % 16 == 0;
   if (!aligned) throw Error("cuda::kv_cache_append: kv_dim, qkv stride and columns must be multiples of 8 elements");
   const int64_t work = args.M * args.kv_dim / 8;
-  kv_cache_append_kernel<<<static_cast<unsigned>(std::min<int64_t>((work + 255) / 256, 65535)), 256, 0, stream>>>(
+  launch_dependent(kv_cache_append_kernel<T>, static_cast<unsigned>(std::min<int64_t>((work + 255) / 256, 65535)), 256, stream, 
       args);
   CUDA_CHECK_LAUNCH(kv_cache_append_kernel);
 }

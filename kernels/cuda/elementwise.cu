@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include "kernels/cuda/activation_types.cuh"
+#include "kernels/cuda/dependent_launch.cuh"
 #include "runtime/cuda_check.h"
 
 namespace runllm::cuda {
@@ -23,6 +24,7 @@ unsigned grid_for(int64_t work_items) {
 template <typename T>
 __global__ void embedding_gather_kernel(const T* table, int64_t H, const int32_t* ids, int64_t M, T* out,
                                         bool vectorized) {
+  wait_for_previous_kernel();  // launched by launch_dependent
   const int64_t total = vectorized ? M * (H / 8) : M * H;
   const int64_t per_row = vectorized ? H / 8 : H;
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total; i += int64_t(gridDim.x) * blockDim.x) {
@@ -40,6 +42,7 @@ __device__ __forceinline__ float silu(float g) { return g / (1.0f + expf(-g)); }
 
 template <typename T>
 __global__ void silu_mul_kernel(const T* gate_up, int64_t M, int64_t I, T* out, bool vectorized) {
+  wait_for_previous_kernel();  // launched by launch_dependent
   const int64_t per_row = vectorized ? I / 8 : I;
   const int64_t total = M * per_row;
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total; i += int64_t(gridDim.x) * blockDim.x) {
@@ -64,6 +67,7 @@ __global__ void silu_mul_kernel(const T* gate_up, int64_t M, int64_t I, T* out, 
 
 template <typename T>
 __global__ void add_in_place_kernel(T* x, const T* delta, int64_t n, bool vectorized) {
+  wait_for_previous_kernel();  // launched by launch_dependent
   const int64_t total = vectorized ? n / 8 : n;
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total; i += int64_t(gridDim.x) * blockDim.x) {
     if (vectorized) {
@@ -83,6 +87,7 @@ __global__ void add_in_place_kernel(T* x, const T* delta, int64_t n, bool vector
 
 template <typename T>
 __global__ void add_bias_rows_kernel(T* y, const T* bias, int64_t M, int64_t N) {
+  wait_for_previous_kernel();  // launched by launch_dependent
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < M * N; i += int64_t(gridDim.x) * blockDim.x)
     y[i] = from_float<T>(to_float(y[i]) + to_float(bias[i % N]));
 }
@@ -92,7 +97,7 @@ __global__ void add_bias_rows_kernel(T* y, const T* bias, int64_t M, int64_t N) 
 template <typename T>
 void add_bias_rows(T* y, const T* bias, int64_t M, int64_t N, cudaStream_t stream) {
   if (M <= 0 || N <= 0) return;
-  add_bias_rows_kernel<<<grid_for(M * N), kThreads, 0, stream>>>(y, bias, M, N);
+  launch_dependent(add_bias_rows_kernel<T>, grid_for(M * N), kThreads, stream, y, bias, M, N);
   CUDA_CHECK_LAUNCH(add_bias_rows_kernel);
 }
 
@@ -100,7 +105,7 @@ template <typename T>
 void embedding_gather(const T* table, int64_t H, const int32_t* ids, int64_t M, T* out, cudaStream_t stream) {
   if (M <= 0 || H <= 0) return;
   const bool vectorized = H % 8 == 0 && aligned16(table) && aligned16(out);
-  embedding_gather_kernel<<<grid_for(vectorized ? M * H / 8 : M * H), kThreads, 0, stream>>>(table, H, ids, M, out,
+  launch_dependent(embedding_gather_kernel<T>, grid_for(vectorized ? M * H / 8 : M * H), kThreads, stream, table, H, ids, M, out,
                                                                                             vectorized);
   CUDA_CHECK_LAUNCH(embedding_gather_kernel);
 }
@@ -109,7 +114,7 @@ template <typename T>
 void silu_mul(const T* gate_up, int64_t M, int64_t I, T* out, cudaStream_t stream) {
   if (M <= 0 || I <= 0) return;
   const bool vectorized = I % 8 == 0 && aligned16(gate_up) && aligned16(out);
-  silu_mul_kernel<<<grid_for(vectorized ? M * I / 8 : M * I), kThreads, 0, stream>>>(gate_up, M, I, out, vectorized);
+  launch_dependent(silu_mul_kernel<T>, grid_for(vectorized ? M * I / 8 : M * I), kThreads, stream, gate_up, M, I, out, vectorized);
   CUDA_CHECK_LAUNCH(silu_mul_kernel);
 }
 
@@ -117,7 +122,7 @@ template <typename T>
 void add_in_place(T* x, const T* delta, int64_t n, cudaStream_t stream) {
   if (n <= 0) return;
   const bool vectorized = n % 8 == 0 && aligned16(x) && aligned16(delta);
-  add_in_place_kernel<<<grid_for(vectorized ? n / 8 : n), kThreads, 0, stream>>>(x, delta, n, vectorized);
+  launch_dependent(add_in_place_kernel<T>, grid_for(vectorized ? n / 8 : n), kThreads, stream, x, delta, n, vectorized);
   CUDA_CHECK_LAUNCH(add_in_place_kernel);
 }
 

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "kernels/cuda/activation_types.cuh"
+#include "kernels/cuda/dependent_launch.cuh"
 #include "runtime/cuda_check.h"
 
 namespace runllm::cuda {
@@ -29,6 +30,7 @@ __device__ __forceinline__ float dot8(const uint4& w_bits, const uint4& x_bits) 
 
 template <typename T, typename Out>
 __global__ void __launch_bounds__(kWarpsPerBlock * 32) gemv_kernel(GemvArgs<T, Out> args) {
+  wait_for_previous_kernel();  // launched by launch_dependent
   const int lane = threadIdx.x % 32;
   const int64_t row = int64_t(blockIdx.x) * kWarpsPerBlock + threadIdx.x / 32;
   if (row >= args.N) return;  // the whole warp leaves; there is no block-wide barrier
@@ -70,7 +72,7 @@ void gemv(const GemvArgs<T, Out>& args, cudaStream_t stream) {
                 std::to_string(args.K));
   const int64_t blocks = (args.N + kWarpsPerBlock - 1) / kWarpsPerBlock;
   if (blocks > 0x7fffffff) throw Error("cuda::gemv: N=" + std::to_string(args.N) + " is too large");
-  gemv_kernel<<<static_cast<unsigned>(blocks), kWarpsPerBlock * 32, 0, stream>>>(args);
+  launch_dependent(gemv_kernel<T, Out>, static_cast<unsigned>(blocks), kWarpsPerBlock * 32, stream, args);
   CUDA_CHECK_LAUNCH(gemv_kernel);
 }
 

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "kernels/cuda/activation_types.cuh"
+#include "kernels/cuda/dependent_launch.cuh"
 #include "runtime/cuda_check.h"
 
 namespace runllm::cuda {
@@ -33,6 +34,7 @@ __device__ float block_sum(float value) {
 template <typename T, bool kFused, bool kVectorized>
 __global__ void __launch_bounds__(kNormThreads) rms_norm_kernel(T* x, const T* residual, const T* weight, int64_t H,
                                                                 float eps, T* y) {
+  wait_for_previous_kernel();  // launched by launch_dependent
   const int64_t row = blockIdx.x;
   T* xr = x + row * H;
   T* yr = y + row * H;
@@ -95,14 +97,15 @@ void launch_rms_norm(T* x, const T* residual, const T* weight, int64_t M, int64_
                           (!kFused || aligned16(residual));
   const dim3 grid(static_cast<unsigned>(M));
   if (vectorized)
-    rms_norm_kernel<T, kFused, true><<<grid, kNormThreads, 0, stream>>>(x, residual, weight, H, eps, y);
+    launch_dependent(rms_norm_kernel<T, kFused, true>, grid, kNormThreads, stream, x, residual, weight, H, eps, y);
   else
-    rms_norm_kernel<T, kFused, false><<<grid, kNormThreads, 0, stream>>>(x, residual, weight, H, eps, y);
+    launch_dependent(rms_norm_kernel<T, kFused, false>, grid, kNormThreads, stream, x, residual, weight, H, eps, y);
   CUDA_CHECK_LAUNCH(rms_norm_kernel);
 }
 
 template <typename T>
 __global__ void rope_kernel(RopeArgs<T> args) {
+  wait_for_previous_kernel();  // launched by launch_dependent
   const int64_t half = args.head_dim / 2;
   const int64_t per_row = args.num_heads * half;
   const int64_t total = args.M * per_row;
@@ -143,7 +146,7 @@ void apply_rope(const RopeArgs<T>& args, cudaStream_t stream) {
     throw Error("cuda::apply_rope: head_dim must be even and positive, got " + std::to_string(args.head_dim));
   const int64_t total = args.M * args.num_heads * (args.head_dim / 2);
   const unsigned blocks = static_cast<unsigned>(std::min<int64_t>((total + 255) / 256, 65535));
-  rope_kernel<<<blocks, 256, 0, stream>>>(args);
+  launch_dependent(rope_kernel<T>, blocks, 256, stream, args);
   CUDA_CHECK_LAUNCH(rope_kernel);
 }
 

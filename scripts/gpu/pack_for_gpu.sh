@@ -21,6 +21,9 @@ done | sort -u | while read -r lib; do cp -L "$lib" "$carry/stage/lib/"; done
 tar -C "$carry/stage" -cf - . | xz -7 -T2 > "$carry/runllm-gpu.tar.xz"
 rm -rf "$carry/stage"
 cp "$root/../shared/data/wikitext-2-raw/wiki.test.raw" "$carry/"
+# The commit the binaries were built from, for the results' headers.
+source_dir="$(sed -n 's/^CMAKE_HOME_DIRECTORY:INTERNAL=//p' "$build/CMakeCache.txt")"
+git -C "$source_dir" describe --always --dirty > "$carry/source_commit"
 # 40 MiB with the binaries in the first call, the rest in the second.
 head -c $((40 << 20)) "$gguf" > "$carry/model.gguf.part1"
 tail -c +$(((40 << 20) + 1)) "$gguf" > "$carry/model.gguf.part2"
