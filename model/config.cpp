@@ -2,12 +2,12 @@
 // FORMATS-REFERENCE.md §1.3-1.5 (transformers' Llama/Mistral/Qwen2 configurations).
 #include "model/config.h"
 
-#include <cmath>
+#include <cfloat>
 
 #include <nlohmann/json.hpp>
 
 #include "runtime/error.h"
-#include "runtime/file_io.h"
+#include "runtime/json_parse.h"
 
 namespace runllm {
 
@@ -70,8 +70,9 @@ class KeyReader {
   float positive_number(const char* key) const {
     if (!object_.contains(key)) throw Error(where_ + ": missing required key \"" + key + "\"");
     const json& value = object_.at(key);
-    if (!value.is_number() || !(value.get<double>() > 0.0) || !std::isfinite(value.get<double>()))
-      throw Error(where_ + ": \"" + key + "\" must be a positive number, got " + value.dump());
+    // Stored as float: a value past its range would silently become infinity.
+    if (!value.is_number() || !(value.get<double>() > 0.0) || !(value.get<double>() <= FLT_MAX))
+      throw Error(where_ + ": \"" + key + "\" must be a positive number within float range, got " + value.dump());
     return static_cast<float>(value.get<double>());
   }
   float positive_number_or(const char* key, float fallback) const {
@@ -94,6 +95,9 @@ class KeyReader {
   int64_t token_id(const json& value, const char* key) const {
     if (!value.is_number_unsigned())
       throw Error(where_ + ": \"" + key + "\" must be a non-negative integer token id, got " + value.dump());
+    if (value.get<uint64_t>() >= static_cast<uint64_t>(kMaxVocab))
+      throw Error(where_ + ": \"" + key + "\" " + value.dump() + " is absurdly large (limit " +
+                  std::to_string(kMaxVocab - 1) + ")");
     return static_cast<int64_t>(value.get<uint64_t>());
   }
 
@@ -247,16 +251,7 @@ void read_token_ids(const KeyReader& config, ModelConfig& model) {
   }
 }
 
-
-}  // namespace
-
-ModelConfig parse_model_config(const std::string& json_text, const std::string& source_name) {
-  json document;
-  try {
-    document = json::parse(json_text);
-  } catch (const json::exception& error) {
-    throw Error(source_name + ": not valid JSON: " + error.what());
-  }
+ModelConfig interpret_model_config(const json& document, const std::string& source_name) {
   if (!document.is_object()) throw Error(source_name + ": expected a JSON object");
   const KeyReader config(document, source_name);
 
@@ -276,9 +271,15 @@ ModelConfig parse_model_config(const std::string& json_text, const std::string& 
   return model;
 }
 
+}  // namespace
+
+ModelConfig parse_model_config(const std::string& json_text, const std::string& source_name) {
+  return interpret_model_config(parse_json(json_text, source_name), source_name);
+}
+
 ModelConfig load_model_config(const std::string& model_dir) {
   const std::string path = model_dir + "/config.json";
-  return parse_model_config(read_whole_file(path, "a Hugging Face config.json"), path);
+  return interpret_model_config(read_json_file(path, "a Hugging Face config.json"), path);
 }
 
 }  // namespace runllm

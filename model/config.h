@@ -44,7 +44,8 @@ struct ModelConfig {
 
 // Parses and validates; throws runllm::Error naming the file and key: missing required size,
 // non-positive or absurd sizes (e.g. > 1<<20 hidden), heads not dividing, kv heads not dividing
-// heads, unknown architecture, unknown rope type, wrong JSON types.
+// heads, unknown architecture, unknown rope type, wrong JSON types, numbers past float range, token
+// ids of 4,000,000 or more, JSON nested deeper than 64 levels (runtime/json_parse.h).
 ModelConfig parse_model_config(const std::string& json_text, const std::string& source_name);
 ModelConfig load_model_config(const std::string& model_dir);  // reads DIR/config.json
 

@@ -17,6 +17,12 @@ namespace {
 // Sanity caps. Real files hold hundreds of tensors and a few dozen keys; anything near these is corrupt.
 constexpr uint64_t kMaxTensorCount = 1000000;
 constexpr uint64_t kMaxKvCount = 1000000;
+// The GGUF spec limits keys to 65,535 bytes; tensor names are held to the same (llama.cpp: 63).
+constexpr uint64_t kMaxNameBytes = 65535;
+// Array elements of all KVs together. Each costs ~40 bytes in memory but may take 1 byte in the
+// file, so this bounds what a file can make us allocate; real files hold ~4 arrays the size of the
+// vocabulary (at most ~260k tokens).
+constexpr uint64_t kMaxArrayElements = uint64_t{1} << 23;
 constexpr uint32_t kMaxDims = 4;  // GGML_MAX_DIMS
 constexpr uint64_t kDefaultAlignment = 32;
 constexpr uint64_t kMaxAlignment = uint64_t{1} << 20;
@@ -100,8 +106,11 @@ class Cursor {
     return value;
   }
 
-  std::string read_string() {
+  // `max_length` caps names; values are bounded by the file only.
+  std::string read_string(uint64_t max_length = std::numeric_limits<uint64_t>::max()) {
     const uint64_t length = read<uint64_t>();
+    if (length > max_length)
+      fail("string length " + std::to_string(length) + " is over the " + std::to_string(max_length) + "-byte limit");
     if (length > remaining())
       fail("string length " + std::to_string(length) + " runs past the end of the file");
     std::string text(reinterpret_cast<const char*>(data_ + pos_), length);
@@ -109,7 +118,8 @@ class Cursor {
     return text;
   }
 
-  // Reads an array count and refuses one that cannot fit in the remaining bytes.
+  // Reads an array count and refuses one that cannot fit in the remaining bytes or would take the
+  // file's array elements past kMaxArrayElements.
   uint64_t read_array_count(uint32_t element_type) {
     const uint64_t count = read<uint64_t>();
     const uint64_t element_bytes = min_encoded_size(element_type);
@@ -117,6 +127,10 @@ class Cursor {
     if (count > remaining() / element_bytes)
       fail("array of " + std::to_string(count) + " " + kv_type_name(element_type) +
            " values cannot fit in the remaining " + std::to_string(remaining()) + " bytes");
+    if (count > kMaxArrayElements - array_elements_)
+      fail("array of " + std::to_string(count) + " values takes the file past its limit of " +
+           std::to_string(kMaxArrayElements) + " array elements in all");
+    array_elements_ += count;
     return count;
   }
 
@@ -125,6 +139,7 @@ class Cursor {
   const uint8_t* data_;
   uint64_t size_;
   uint64_t pos_ = 0;
+  uint64_t array_elements_ = 0;  // read so far, over all arrays
 };
 
 // One scalar or string value; arrays are handled by the caller so nesting stays bounded.
@@ -188,7 +203,7 @@ uint64_t alignment_from(const std::map<std::string, GgufValue>& kv, const std::s
 
 GgufTensorInfo read_tensor_info(Cursor& cursor) {
   GgufTensorInfo info{};
-  info.name = cursor.read_string();
+  info.name = cursor.read_string(kMaxNameBytes);
   cursor.context += " '" + info.name + "'";
   const uint32_t n_dims = cursor.read<uint32_t>();
   if (n_dims == 0 || n_dims > kMaxDims)
@@ -258,16 +273,20 @@ const GgufValue::Array& GgufValue::as_array(const std::string& key) const {
 GgufFile::~GgufFile() = default;
 
 std::unique_ptr<GgufFile> GgufFile::open(const std::string& path) {
+  auto mapping = std::make_unique<MappedFile>(path);
+  std::unique_ptr<GgufFile> file = parse(path, mapping->data(), mapping->size());
+  file->mapping_ = std::move(mapping);
+  return file;
+}
+
+std::unique_ptr<GgufFile> GgufFile::parse(const std::string& path, const uint8_t* bytes, uint64_t size) {
   std::unique_ptr<GgufFile> file(new GgufFile());
   file->path_ = path;
-  file->mapping_ = std::make_unique<MappedFile>(path);
-  const uint8_t* base = file->mapping_->data();
-  const uint64_t size = file->mapping_->size();
-  Cursor cursor(file->path_, base, size);
+  Cursor cursor(file->path_, bytes, size);
 
   cursor.context = "magic";
   cursor.need(4);
-  if (std::memcmp(base, "GGUF", 4) != 0) throw Error(path + ": not a GGUF file (bad magic, expected \"GGUF\")");
+  if (std::memcmp(bytes, "GGUF", 4) != 0) throw Error(path + ": not a GGUF file (bad magic, expected \"GGUF\")");
   cursor.read<uint32_t>();  // step over the magic just checked
   cursor.context = "version";
   const uint32_t version = cursor.read<uint32_t>();
@@ -289,7 +308,7 @@ std::unique_ptr<GgufFile> GgufFile::open(const std::string& path) {
 
   for (uint64_t i = 0; i < kv_count; ++i) {
     cursor.context = "KV " + std::to_string(i);
-    std::string key = cursor.read_string();
+    std::string key = cursor.read_string(kMaxNameBytes);
     cursor.context += " '" + key + "'";
     const uint32_t type = cursor.read<uint32_t>();
     if (min_encoded_size(type) == 0) cursor.fail("unknown GGUF value type " + std::to_string(type));
@@ -323,7 +342,7 @@ std::unique_ptr<GgufFile> GgufFile::open(const std::string& path) {
       throw Error(path + ": tensor " + info.name + " data [" + std::to_string(info.offset) + ", +" +
                   std::to_string(info.nbytes) + ") runs past the end of the file (data section holds " +
                   std::to_string(data_size) + " bytes)");
-    info.data = base + data_start + info.offset;
+    info.data = bytes + data_start + info.offset;
     by_offset.push_back(&info);
   }
   std::sort(by_offset.begin(), by_offset.end(),

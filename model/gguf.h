@@ -42,9 +42,13 @@ struct GgufTensorInfo {
 class GgufFile {
  public:
   // Throws naming the file and what is wrong: bad magic, unsupported version, truncation (at which
-  // field), counts or string lengths past the end, unknown KV type, tensor data past the end,
-  // tensor of an unknown or unsupported type (by name/id).
+  // field), counts or string lengths past the end, over 1,000,000 KVs or tensors, a key or tensor
+  // name over 65,535 bytes, over 8,388,608 array elements in all, arrays nested more than two deep,
+  // unknown KV type, tensor data past the end, tensor of an unknown type (by id).
   static std::unique_ptr<GgufFile> open(const std::string& path);
+  // The same on a file already in memory (what open() runs on its mapping); `bytes` must outlive
+  // the result, and `path` only names the file in errors.
+  static std::unique_ptr<GgufFile> parse(const std::string& path, const uint8_t* bytes, uint64_t size);
   ~GgufFile();
 
   const std::map<std::string, GgufValue>& kv() const { return kv_; }
@@ -56,7 +60,7 @@ class GgufFile {
  private:
   GgufFile() = default;
   std::string path_;
-  std::unique_ptr<MappedFile> mapping_;
+  std::unique_ptr<MappedFile> mapping_;  // null for parse()
   std::map<std::string, GgufValue> kv_;
   std::vector<GgufTensorInfo> tensors_;
 };

@@ -1,35 +1,37 @@
 #include "model/model_directory.h"
 
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
 #include "runtime/error.h"
-#include "runtime/file_io.h"
+#include "runtime/json_parse.h"
 
 namespace runllm {
 
 namespace {
 
-// Reads a JSON file that may be absent; a present but malformed file is an error naming it.
+// Reads a JSON file that may be absent (null then); a present but malformed file is an error naming it.
 nlohmann::json read_optional_json(const std::string& path) {
-  const std::optional<std::string> text = read_optional_file(path);
-  if (!text) return nlohmann::json();
-  try {
-    return nlohmann::json::parse(*text);
-  } catch (const nlohmann::json::exception& e) {
-    throw Error(path + ": invalid JSON: " + e.what());
-  }
+  return read_optional_json_file(path).value_or(nlohmann::json());
+}
+
+// Ids outside int32 are refused here, before they could wrap into the vocabulary's range.
+int32_t eos_token_id(const nlohmann::json& value, const std::string& source) {
+  if (!value.is_number_unsigned() || value.get<uint64_t>() > static_cast<uint64_t>(INT32_MAX))
+    throw Error(source + ": eos_token_id " + value.dump() + " must be a non-negative integer token id");
+  return static_cast<int32_t>(value.get<uint64_t>());
 }
 
 void add_token_ids(const nlohmann::json& value, const std::string& source, std::set<int32_t>& ids) {
   if (value.is_null()) return;
   if (value.is_number_integer()) {
-    ids.insert(value.get<int32_t>());
+    ids.insert(eos_token_id(value, source));
   } else if (value.is_array()) {
     for (const auto& item : value) {
       if (!item.is_number_integer()) throw Error(source + ": eos_token_id list must hold integers");
-      ids.insert(item.get<int32_t>());
+      ids.insert(eos_token_id(item, source));
     }
   } else {
     throw Error(source + ": eos_token_id must be an integer or a list of integers");

@@ -4,13 +4,16 @@
 
 #include <algorithm>
 #include <cctype>
-#include <regex>
+#include <cstdint>
+#include <memory>
 #include <set>
 
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
 #include <nlohmann/json.hpp>
 
 #include "runtime/error.h"
-#include "runtime/file_io.h"
+#include "runtime/json_parse.h"
 
 namespace runllm {
 
@@ -34,6 +37,27 @@ const std::set<std::string> kCompressedTensorsKeys = {
     "quant_method", "version", "format", "quantization_status", "config_groups", "ignore", "kv_cache_scheme",
     "global_compression_ratio", "sparsity_config", "transform_config"};
 
+// compressed-tensors matches "re:" ignore entries with Python's re.match (anchored at the start
+// only). PCRE2 runs them with a match limit, so a pattern from the file cannot backtrack for hours.
+constexpr uint32_t kIgnoreMatchLimit = 100'000;
+
+using CompiledPattern = std::unique_ptr<pcre2_code, decltype(&pcre2_code_free)>;
+
+CompiledPattern compile_ignore_pattern(const std::string& pattern, const std::string& where) {
+  int error_code = 0;
+  PCRE2_SIZE error_offset = 0;
+  CompiledPattern code(pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(), PCRE2_UTF,
+                                     &error_code, &error_offset, nullptr),
+                       pcre2_code_free);
+  if (!code) {
+    PCRE2_UCHAR message[256];
+    pcre2_get_error_message(error_code, message, sizeof(message));
+    throw Error(where + ": ignore pattern \"re:" + pattern + "\" does not compile at offset " +
+                std::to_string(error_offset) + ": " + reinterpret_cast<const char*>(message));
+  }
+  return code;
+}
+
 std::string lower(std::string text) {
   std::transform(text.begin(), text.end(), text.begin(), [](unsigned char c) { return std::tolower(c); });
   return text;
@@ -54,7 +78,8 @@ class Reader {
   }
   int64_t integer(const char* key) const {
     const json& value = object_.at(key);
-    if (!value.is_number_integer()) throw Error(where_ + ": \"" + key + "\" must be an integer, got " + value.dump());
+    if (!value.is_number_integer() || (value.is_number_unsigned() && value.get<uint64_t>() > INT64_MAX))
+      throw Error(where_ + ": \"" + key + "\" must be an integer, got " + value.dump());
     return value.get<int64_t>();
   }
   bool boolean_or(const char* key, bool fallback) const {
@@ -108,9 +133,9 @@ void parse_awq(const Reader& reader, QuantConfig& config) {
   config.method = QuantMethod::Awq;
   const char* bits_key = first_present(reader, {"bits", "w_bit"});
   if (!bits_key) throw Error(reader.where() + ": missing \"bits\"");
-  config.bits = static_cast<int>(reader.integer(bits_key));
-  if (config.bits != 4)
-    throw Error(reader.where() + ": AWQ bits " + std::to_string(config.bits) + " is not supported (AWQ is 4-bit)");
+  const int64_t bits = reader.integer(bits_key);
+  if (bits != 4) throw Error(reader.where() + ": AWQ bits " + std::to_string(bits) + " is not supported (AWQ is 4-bit)");
+  config.bits = 4;
   config.group_size = read_group_size(reader, {"group_size", "q_group_size"});
   if (!reader.boolean_or("zero_point", true))
     throw Error(reader.where() + ": AWQ \"zero_point\": false is only written in the Marlin layout, which run-llm "
@@ -128,9 +153,10 @@ void parse_gptq(const Reader& reader, QuantConfig& config) {
   reader.check_keys(kGptqKeys, "AutoGPTQ, GPTQModel or transformers");
   config.method = QuantMethod::Gptq;
   if (!reader.present("bits")) throw Error(reader.where() + ": missing \"bits\"");
-  config.bits = static_cast<int>(reader.integer("bits"));
-  if (config.bits != 2 && config.bits != 3 && config.bits != 4 && config.bits != 8)
-    throw Error(reader.where() + ": GPTQ bits " + std::to_string(config.bits) + " is not supported (supported: 2, 3, 4, 8)");
+  const int64_t bits = reader.integer("bits");
+  if (bits != 2 && bits != 3 && bits != 4 && bits != 8)
+    throw Error(reader.where() + ": GPTQ bits " + std::to_string(bits) + " is not supported (supported: 2, 3, 4, 8)");
+  config.bits = static_cast<int>(bits);
   config.group_size = read_group_size(reader, {"group_size"});
   config.desc_act = reader.boolean_or("desc_act", false);
   // Dequantization reads the stored zeros either way; sym only describes how they were chosen.
@@ -154,7 +180,8 @@ void parse_gptq(const Reader& reader, QuantConfig& config) {
 void parse_w8a8_group(const Reader& group, QuantConfig& config) {
   const std::vector<std::string> targets = group.string_list("targets");
   if (targets != std::vector<std::string>{"Linear"})
-    throw Error(group.where() + ": \"targets\" must be [\"Linear\"], got " + group.at("targets").dump());
+    throw Error(group.where() + ": \"targets\" must be [\"Linear\"], got " +
+                (group.present("targets") ? group.at("targets").dump() : "none"));
   if (!group.present("weights")) throw Error(group.where() + ": missing \"weights\"");
   const Reader weights(group.at("weights"), group.where() + ".weights");
   if (!weights.present("num_bits") || weights.integer("num_bits") != 8 || weights.string_or("type", "int") != "int")
@@ -201,7 +228,10 @@ void parse_compressed_tensors(const Reader& reader, QuantConfig& config) {
     throw Error(reader.where() + ": missing \"config_groups\"");
   if (reader.at("config_groups").size() != 1)
     throw Error(reader.where() + ": only one config group is supported, got " + std::to_string(reader.at("config_groups").size()));
-  const auto& [name, group_json] = *reader.at("config_groups").items().begin();
+  // The first (only) group; items() would hand out a proxy that dies with its full expression.
+  const auto first_group = reader.at("config_groups").begin();
+  const std::string name = first_group.key();
+  const json& group_json = first_group.value();
   if (!group_json.is_object()) throw Error(reader.where() + ".config_groups." + name + ": expected an object");
   const Reader group(group_json, reader.where() + ".config_groups." + name);
   // `format` may sit at the top level, in the group, or both.
@@ -211,6 +241,44 @@ void parse_compressed_tensors(const Reader& reader, QuantConfig& config) {
                 "\" is not supported (supported: int-quantized, naive-quantized)");
   parse_w8a8_group(group, config);
   config.ignore = reader.string_list("ignore");
+  for (const std::string& entry : config.ignore)
+    if (entry.rfind("re:", 0) == 0) compile_ignore_pattern(entry.substr(3), reader.where());
+}
+
+QuantConfig interpret_quant_config(const json& document, const std::string& source_name) {
+  QuantConfig config;
+  if (!document.is_object() || !document.contains("quantization_config") || document.at("quantization_config").is_null())
+    return config;
+  const json& section = document.at("quantization_config");
+  const std::string where = source_name + ": quantization_config";
+  if (!section.is_object()) throw Error(where + ": expected an object, got " + section.dump());
+  const Reader reader(section, where);
+  if (!reader.present("quant_method")) throw Error(where + ": missing \"quant_method\"");
+  const std::string method = lower(reader.string_or("quant_method", ""));
+  if (method == "awq") parse_awq(reader, config);
+  else if (method == "gptq") parse_gptq(reader, config);
+  else if (method == "compressed-tensors") parse_compressed_tensors(reader, config);
+  else
+    throw Error(where + ": unknown quant_method \"" + method + "\" (supported: awq, gptq, compressed-tensors)");
+  return config;
+}
+
+// Whether "re:PATTERN" matches the start of `module` (PATTERN compiled when the config was parsed).
+bool ignore_pattern_matches(const std::string& entry, const std::string& module) {
+  const CompiledPattern code = compile_ignore_pattern(entry.substr(3), "quantization_config");
+  std::unique_ptr<pcre2_match_context, decltype(&pcre2_match_context_free)> context(
+      pcre2_match_context_create(nullptr), pcre2_match_context_free);
+  pcre2_set_match_limit(context.get(), kIgnoreMatchLimit);
+  std::unique_ptr<pcre2_match_data, decltype(&pcre2_match_data_free)> data(
+      pcre2_match_data_create_from_pattern(code.get(), nullptr), pcre2_match_data_free);
+  const int rc = pcre2_match(code.get(), reinterpret_cast<PCRE2_SPTR>(module.data()), module.size(), 0,
+                             PCRE2_ANCHORED, data.get(), context.get());
+  if (rc >= 0) return true;
+  if (rc == PCRE2_ERROR_NOMATCH) return false;
+  PCRE2_UCHAR message[256];
+  pcre2_get_error_message(rc, message, sizeof(message));
+  throw Error("quantization_config: ignore pattern \"" + entry + "\" failed on module " + module + ": " +
+              reinterpret_cast<const char*>(message));
 }
 
 }  // namespace
@@ -227,10 +295,8 @@ bool QuantConfig::quantizes(const std::string& module) const {
       return true;
     case QuantMethod::W8A8:
       for (const std::string& entry : ignore) {
-        // compressed-tensors matches "re:" entries with re.match (anchored at the start only).
         if (entry.rfind("re:", 0) == 0) {
-          if (std::regex_search(module, std::regex(entry.substr(3)), std::regex_constants::match_continuous))
-            return false;
+          if (ignore_pattern_matches(entry, module)) return false;
         } else if (entry == module) {
           return false;
         }
@@ -266,32 +332,12 @@ const char* quant_method_name(QuantMethod method) {
 }
 
 QuantConfig parse_quant_config(const std::string& config_json_text, const std::string& source_name) {
-  json document;
-  try {
-    document = json::parse(config_json_text);
-  } catch (const json::exception& error) {
-    throw Error(source_name + ": not valid JSON: " + error.what());
-  }
-  QuantConfig config;
-  if (!document.is_object() || !document.contains("quantization_config") || document.at("quantization_config").is_null())
-    return config;
-  const json& section = document.at("quantization_config");
-  const std::string where = source_name + ": quantization_config";
-  if (!section.is_object()) throw Error(where + ": expected an object, got " + section.dump());
-  const Reader reader(section, where);
-  if (!reader.present("quant_method")) throw Error(where + ": missing \"quant_method\"");
-  const std::string method = lower(reader.string_or("quant_method", ""));
-  if (method == "awq") parse_awq(reader, config);
-  else if (method == "gptq") parse_gptq(reader, config);
-  else if (method == "compressed-tensors") parse_compressed_tensors(reader, config);
-  else
-    throw Error(where + ": unknown quant_method \"" + method + "\" (supported: awq, gptq, compressed-tensors)");
-  return config;
+  return interpret_quant_config(parse_json(config_json_text, source_name), source_name);
 }
 
 QuantConfig load_quant_config(const std::string& model_dir) {
   const std::string path = model_dir + "/config.json";
-  return parse_quant_config(read_whole_file(path, "a Hugging Face config.json"), path);
+  return interpret_quant_config(read_json_file(path, "a Hugging Face config.json"), path);
 }
 
 }  // namespace runllm

@@ -29,11 +29,12 @@ struct QuantConfig {
   std::vector<std::string> ignore;
 
   // Whether the linear `module` ("model.layers.0.self_attn.q_proj", "lm_head") is stored quantized.
+  // Throws naming the pattern when a "re:" ignore entry exceeds its match limit on `module`.
   bool quantizes(const std::string& module) const;
   std::string describe() const;  // "awq int4 g128", "gptq int4 g128 act-order (v1 zeros)", "w8a8 int8"
 };
 
-// `quantization_config` absent or null -> method None.
+// `quantization_config` absent or null -> method None. "re:" ignore patterns must compile (PCRE2).
 QuantConfig parse_quant_config(const std::string& config_json_text, const std::string& source_name);
 QuantConfig load_quant_config(const std::string& model_dir);  // DIR/config.json
 

@@ -11,7 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "runtime/error.h"
-#include "runtime/file_io.h"
+#include "runtime/json_parse.h"
 #include "runtime/mapped_file.h"
 
 namespace runllm {
@@ -31,32 +31,17 @@ using nlohmann::json;
 
 // The reference reader's header cap (MAX_HEADER_SIZE = 100,000,000 bytes).
 constexpr uint64_t kMaxHeaderBytes = 100'000'000;
+// Far above any checkpoint run-llm reads (a GPTQ Llama-3-405B holds ~3,500 tensors): more is a
+// hostile header, refused before its entries are examined.
+constexpr size_t kMaxTensorsPerFile = 100'000;
+// The reference reader has no rank limit; real weights have rank 1 to 4.
+constexpr size_t kMaxRank = 8;
+// Sharded checkpoints have at most a few hundred shards; each one is a mapping, and the kernel's
+// default limit is 65,530 mappings per process.
+constexpr size_t kMaxShards = 10'000;
 constexpr size_t kHeaderLengthBytes = 8;
 constexpr const char* kSingleFileName = "model.safetensors";
 constexpr const char* kIndexFileName = "model.safetensors.index.json";
-
-// Parses a JSON document, rejecting duplicate keys in any object: nlohmann keeps the last duplicate
-// silently, while the reference reader refuses them (FORMATS-REFERENCE.md §1.1).
-json parse_json_without_duplicate_keys(const std::string& text, const std::string& what) {
-  std::vector<std::set<std::string>> keys_per_open_object;
-  std::string duplicate;
-  auto on_event = [&](int, json::parse_event_t event, json& parsed) {
-    if (event == json::parse_event_t::object_start) keys_per_open_object.emplace_back();
-    if (event == json::parse_event_t::object_end) keys_per_open_object.pop_back();
-    if (event == json::parse_event_t::key && !keys_per_open_object.back().insert(parsed.get<std::string>()).second &&
-        duplicate.empty())
-      duplicate = parsed.get<std::string>();
-    return true;
-  };
-  json document;
-  try {
-    document = json::parse(text, on_event);
-  } catch (const json::exception& error) {
-    throw Error(what + ": not valid JSON: " + error.what());
-  }
-  if (!duplicate.empty()) throw Error(what + ": duplicate key \"" + duplicate + "\"");
-  return document;
-}
 
 uint64_t read_u64_le(const uint8_t* bytes) {
   uint64_t value = 0;
@@ -98,10 +83,16 @@ TensorView parse_tensor_entry(const std::string& name, const json& entry, const 
 
   const json& shape = entry.at("shape");
   if (!shape.is_array()) throw Error(where + ": \"shape\" must be an array, got " + shape.dump());
+  if (shape.size() > kMaxRank)
+    throw Error(where + ": shape has " + std::to_string(shape.size()) + " dimensions, more than the " +
+                std::to_string(kMaxRank) + " run-llm accepts");
+  // Each dimension and every partial product must fit in int64, as TensorView::numel() multiplies in
+  // that order.
   uint64_t numel = 1;
   for (const json& dim : shape) {
     const uint64_t extent = json_to_unsigned(dim, where + ": shape dimension");
-    if (extent > static_cast<uint64_t>(INT64_MAX) || __builtin_mul_overflow(numel, extent, &numel))
+    if (extent > static_cast<uint64_t>(INT64_MAX) || __builtin_mul_overflow(numel, extent, &numel) ||
+        numel > static_cast<uint64_t>(INT64_MAX))
       throw Error(where + ": shape " + shape.dump() + " has too many elements");
     view.shape.push_back(static_cast<int64_t>(extent));
   }
@@ -177,9 +168,19 @@ void check_plain_file_name(const std::string& shard, const std::string& index_pa
                 "\" must be a plain file name in the checkpoint directory (no '/' or '..')");
 }
 
+// Opening a FIFO or a device would block or read forever: weights must be regular files. `what`
+// says who named the file.
+void require_regular_file(const std::string& path, const std::string& what) {
+  std::error_code error;  // a name too long for the file system is an Error here, not an exception
+  const std::filesystem::file_status status = std::filesystem::status(path, error);
+  if (!std::filesystem::exists(status))
+    throw Error(what + ": " + path + " does not exist" + (error ? " (" + error.message() + ")" : ""));
+  if (!std::filesystem::is_regular_file(status)) throw Error(what + ": " + path + " is not a regular file");
+}
+
 // weight_map: {tensor name: shard file name} (FORMATS.md §1).
 std::map<std::string, std::string> parse_weight_map(const std::string& index_path) {
-  const json index = parse_json_without_duplicate_keys(read_whole_file(index_path), index_path);
+  const json index = read_json_file(index_path, "", DuplicateKeys::Refuse);
   if (!index.is_object()) throw Error(index_path + ": expected a JSON object with \"weight_map\"");
   if (!index.contains("weight_map")) throw Error(index_path + ": missing \"weight_map\"");
   const json& weight_map = index.at("weight_map");
@@ -194,6 +195,11 @@ std::map<std::string, std::string> parse_weight_map(const std::string& index_pat
     check_plain_file_name(shard, index_path);
     shard_of[item.key()] = shard;
   }
+  std::set<std::string> shards;
+  for (const auto& item : shard_of) shards.insert(item.second);
+  if (shards.size() > kMaxShards)
+    throw Error(index_path + ": weight_map names " + std::to_string(shards.size()) + " shard files, more than the " +
+                std::to_string(kMaxShards) + " run-llm opens");
   return shard_of;
 }
 
@@ -210,12 +216,16 @@ std::string TensorView::shape_string() const { return shape_to_string(shape); }
 SafetensorsFile::~SafetensorsFile() = default;
 
 std::unique_ptr<SafetensorsFile> SafetensorsFile::open(const std::string& path) {
+  auto mapping = std::make_unique<MappedFile>(path);
+  std::unique_ptr<SafetensorsFile> file = parse(path, mapping->data(), mapping->size());
+  file->mapping_ = std::move(mapping);
+  return file;
+}
+
+std::unique_ptr<SafetensorsFile> SafetensorsFile::parse(const std::string& path, const uint8_t* bytes,
+                                                        uint64_t file_size) {
   std::unique_ptr<SafetensorsFile> file(new SafetensorsFile());
   file->path_ = path;
-  file->mapping_ = std::make_unique<MappedFile>(path);
-  const uint8_t* bytes = file->mapping_->data();
-  const uint64_t file_size = file->mapping_->size();
-
   if (file_size < kHeaderLengthBytes)
     throw Error(path + ": file is " + std::to_string(file_size) +
                 " bytes, too short for the 8-byte safetensors header length");
@@ -230,8 +240,14 @@ std::unique_ptr<SafetensorsFile> SafetensorsFile::open(const std::string& path) 
   const std::string header_text(reinterpret_cast<const char*>(bytes + kHeaderLengthBytes), header_size);
   // The reference reader requires the header to start with '{' (it may be right-padded with spaces).
   if (header_text.empty() || header_text[0] != '{') throw Error(path + ": header is not a JSON object (must start with '{')");
-  const json header = parse_json_without_duplicate_keys(header_text, path + ": header");
+  // nlohmann would keep the last of duplicate keys; the reference reader refuses them
+  // (FORMATS-REFERENCE.md §1.1).
+  const json header = parse_json(header_text, path + ": header", DuplicateKeys::Refuse);
   if (!header.is_object()) throw Error(path + ": header is not a JSON object");
+  const size_t tensor_count = header.size() - (header.contains("__metadata__") ? 1 : 0);
+  if (tensor_count > kMaxTensorsPerFile)
+    throw Error(path + ": header lists " + std::to_string(tensor_count) + " tensors, more than the " +
+                std::to_string(kMaxTensorsPerFile) + " run-llm accepts in one file");
 
   const uint64_t data_offset = kHeaderLengthBytes + header_size;
   const uint64_t data_size = file_size - data_offset;
@@ -270,6 +286,7 @@ Checkpoint Checkpoint::open_dir(const std::string& dir) {
   const fs::path index_path = fs::path(dir) / kIndexFileName;
   // Like transformers, a single model.safetensors wins over an index.
   if (fs::exists(single_path)) {
+    require_regular_file(single_path.string(), dir);
     auto file = std::shared_ptr<SafetensorsFile>(SafetensorsFile::open(single_path.string()));
     for (const std::string& name : file->names()) checkpoint.index_[name] = file->find(name);
     checkpoint.files_.push_back(std::move(file));
@@ -283,9 +300,8 @@ Checkpoint Checkpoint::open_dir(const std::string& dir) {
   for (const auto& item : shard_of) {
     if (shards.count(item.second)) continue;
     const fs::path shard_path = fs::path(dir) / item.second;
-    if (!fs::exists(shard_path))
-      throw Error(index_path.string() + ": shard file " + item.second + " (named for tensor " + item.first +
-                  ") does not exist in " + dir);
+    require_regular_file(shard_path.string(), index_path.string() + ": shard file " + item.second +
+                                                  " (named for tensor " + item.first + ")");
     shards[item.second] = std::shared_ptr<SafetensorsFile>(SafetensorsFile::open(shard_path.string()));
   }
   for (const auto& item : shard_of)

@@ -33,10 +33,14 @@ class MappedFile;
 class SafetensorsFile {
  public:
   // Throws runllm::Error naming the file and the rule broken: file shorter than 8 bytes, header
-  // length past the end of the file or over the 100 MB cap, header not a JSON object, unknown dtype,
-  // negative/overflowing shape, end - begin != numel * itemsize, offsets out of range or overlapping,
-  // gaps in the data section.
+  // length past the end of the file or over the 100 MB cap, header not a JSON object (or nested
+  // deeper than 64 levels, or with a duplicate key), more than 100,000 tensors, unknown dtype,
+  // negative/overflowing shape or rank over 8, end - begin != numel * itemsize, offsets out of range
+  // or overlapping, gaps in the data section.
   static std::unique_ptr<SafetensorsFile> open(const std::string& path);
+  // The same checks on a file already in memory (what open() runs on its mapping); `bytes` must
+  // outlive the result, and `path` only names the file in errors.
+  static std::unique_ptr<SafetensorsFile> parse(const std::string& path, const uint8_t* bytes, uint64_t size);
   ~SafetensorsFile();
 
   const std::string& path() const { return path_; }
@@ -47,14 +51,15 @@ class SafetensorsFile {
  private:
   SafetensorsFile() = default;
   std::string path_;
-  std::unique_ptr<MappedFile> mapping_;
+  std::unique_ptr<MappedFile> mapping_;  // null for parse()
   std::map<std::string, TensorView> tensors_;
   std::map<std::string, std::string> metadata_;
 };
 
 // All weights of a checkpoint directory: model.safetensors, or the shards named by
 // model.safetensors.index.json ({"weight_map": {tensor: file}}). A tensor the index names must exist
-// in the shard it names.
+// in the shard it names; shard names are plain file names of regular files in the directory, at most
+// 10,000 of them.
 class Checkpoint {
  public:
   static Checkpoint open_dir(const std::string& dir);

@@ -10,7 +10,7 @@
 #include <queue>
 
 #include "runtime/error.h"
-#include "runtime/file_io.h"
+#include "runtime/json_parse.h"
 
 namespace runllm {
 
@@ -113,7 +113,8 @@ class PreTokenizerRegex {
   PreTokenizerRegex(const std::string& pattern, bool literal, const std::string& where) {
     int error_code = 0;
     PCRE2_SIZE error_offset = 0;
-    const uint32_t options = PCRE2_UTF | (literal ? PCRE2_LITERAL : PCRE2_UCP);  // LITERAL refuses UCP
+    // LITERAL refuses UCP. \C would match half a character, and matching skips the UTF check.
+    const uint32_t options = PCRE2_UTF | (literal ? PCRE2_LITERAL : PCRE2_UCP | PCRE2_NEVER_BACKSLASH_C);
     const std::string compiled = literal ? pattern : with_unicode_white_space(pattern);
     code_ = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(compiled.data()), compiled.size(), options,
                           &error_code, &error_offset, nullptr);
@@ -165,14 +166,8 @@ class PreTokenizerRegex {
 
 namespace {
 
-json read_json_file(const std::string& path) {
-  const std::string text = read_whole_file(path);
-  try {
-    return json::parse(text);
-  } catch (const json::exception& e) {
-    throw Error(path + ": invalid JSON: " + e.what());
-  }
-}
+// Ids index a table: the same bound as config.json's vocab_size keeps a hostile id from sizing it.
+constexpr int64_t kMaxTokenIds = 4'000'000;
 
 std::string type_of(const json& component) {
   return component.contains("type") && component["type"].is_string()
@@ -182,8 +177,15 @@ std::string type_of(const json& component) {
 }  // namespace
 
 BpeTokenizer::BpeTokenizer(const std::string& tokenizer_json_path, const TokenizerConfig& config)
-    : path_(tokenizer_json_path) {
-  const json root = read_json_file(path_);
+    : BpeTokenizer(read_json_file(tokenizer_json_path), tokenizer_json_path, config) {}
+
+std::unique_ptr<BpeTokenizer> BpeTokenizer::parse(const std::string& json_text, const std::string& source_name,
+                                                  const TokenizerConfig& config) {
+  return std::unique_ptr<BpeTokenizer>(new BpeTokenizer(parse_json(json_text, source_name), source_name, config));
+}
+
+BpeTokenizer::BpeTokenizer(const json& root, const std::string& source_name, const TokenizerConfig& config)
+    : path_(source_name) {
   try {
     normalizer_ = TextNormalizer(root.value("normalizer", json()), path_);
     const json& decoder = root.value("decoder", json());
@@ -201,6 +203,14 @@ BpeTokenizer::BpeTokenizer(const std::string& tokenizer_json_path, const Tokeniz
 
 BpeTokenizer::~BpeTokenizer() = default;
 
+int32_t BpeTokenizer::read_token_id(const json& id, const std::string& token) const {
+  // nlohmann stores every non-negative JSON integer as unsigned.
+  if (!id.is_number_unsigned() || id.get<uint64_t>() >= static_cast<uint64_t>(kMaxTokenIds))
+    throw Error(path_ + ": token '" + token + "' has id " + id.dump() + ", expected an integer from 0 to " +
+                std::to_string(kMaxTokenIds - 1));
+  return static_cast<int32_t>(id.get<uint64_t>());
+}
+
 void BpeTokenizer::parse_model(const json& model) {
   if (model.contains("type") && model["type"] != "BPE")
     throw Error(path_ + ": model type '" + type_of(model) + "' is not supported (expected BPE)");
@@ -213,8 +223,7 @@ void BpeTokenizer::parse_model(const json& model) {
 
   std::unordered_map<std::string, int32_t> vocab;  // byte-alphabet text -> id
   for (const auto& [token, id_json] : model.at("vocab").items()) {
-    const int32_t id = id_json.get<int32_t>();
-    if (id < 0) throw Error(path_ + ": negative id for vocab token '" + token + "'");
+    const int32_t id = read_token_id(id_json, token);
     vocab.emplace(token, id);
     if (static_cast<size_t>(id) >= id_to_bytes_.size()) {
       id_to_bytes_.resize(id + 1);
@@ -266,11 +275,12 @@ void BpeTokenizer::parse_model(const json& model) {
 
 void BpeTokenizer::parse_added_tokens(const json& added_tokens) {
   for (const json& entry : added_tokens) {
-    AddedToken token{entry.at("content").get<std::string>(), entry.at("id").get<int32_t>(),
+    const std::string content = entry.at("content").get<std::string>();
+    AddedToken token{content, read_token_id(entry.at("id"), content),
                      entry.value("special", false), entry.value("lstrip", false),
                      entry.value("rstrip", false), entry.value("single_word", false)};
-    if (token.content.empty() || token.id < 0)
-      throw Error(path_ + ": added token with id " + std::to_string(token.id) + " is invalid");
+    if (token.content.empty())
+      throw Error(path_ + ": added token with id " + std::to_string(token.id) + " has empty content");
     if (static_cast<size_t>(token.id) >= id_to_bytes_.size()) {
       id_to_bytes_.resize(token.id + 1);
       kind_.resize(token.id + 1, TokenKind::Missing);

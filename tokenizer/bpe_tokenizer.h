@@ -24,7 +24,11 @@ class PreTokenizerRegex;  // a compiled PCRE2 pattern (bpe_tokenizer.cpp)
 class BpeTokenizer : public Tokenizer {
  public:
   // Parses `tokenizer_json_path`; `config` (tokenizer_config.json) names BOS and whether to add it.
+  // Token ids must be below 4,000,000.
   BpeTokenizer(const std::string& tokenizer_json_path, const TokenizerConfig& config);
+  // The same from the file's text; `source_name` names it in errors.
+  static std::unique_ptr<BpeTokenizer> parse(const std::string& json_text, const std::string& source_name,
+                                             const TokenizerConfig& config);
   ~BpeTokenizer() override;
 
   std::vector<int32_t> encode(const std::string& text, bool add_bos) const override;
@@ -55,6 +59,9 @@ class BpeTokenizer : public Tokenizer {
     int32_t merged_id;
   };
   enum class TokenKind : uint8_t { Missing, Normal, Special };  // Missing: an id no entry uses
+
+  BpeTokenizer(const nlohmann::json& root, const std::string& source_name, const TokenizerConfig& config);
+  int32_t read_token_id(const nlohmann::json& id, const std::string& token) const;
 
   void parse_model(const nlohmann::json& model);
   void parse_added_tokens(const nlohmann::json& added_tokens);

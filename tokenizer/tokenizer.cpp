@@ -6,7 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "runtime/error.h"
-#include "runtime/file_io.h"
+#include "runtime/json_parse.h"
 #include "tokenizer/bpe_tokenizer.h"
 #include "tokenizer/sentencepiece_tokenizer.h"
 
@@ -16,10 +16,10 @@ namespace {
 
 TokenizerConfig read_tokenizer_config(const std::string& path) {
   TokenizerConfig config;
-  const std::optional<std::string> text = read_optional_file(path);
-  if (!text) return config;
+  const std::optional<nlohmann::json> file = read_optional_json_file(path);
+  if (!file) return config;
   try {
-    const nlohmann::json root = nlohmann::json::parse(*text);
+    const nlohmann::json& root = *file;
     if (root.contains("bos_token")) {
       const nlohmann::json& bos = root["bos_token"];
       // Either "<s>" or an AddedToken object {"content": "<s>", ...} (older files).
@@ -81,9 +81,13 @@ bool ends_with_incomplete_utf8(const std::string& bytes) {
   return false;
 }
 
-size_t common_prefix_length(const std::string& a, const std::string& b) {
+// Where `text` (valid UTF-8) stops agreeing with `before`, moved back to the start of a character:
+// two different characters may share their lead byte (U+FFFD for context cut mid-character, and the
+// character that the next token completes), and text cut there would not be valid UTF-8.
+size_t common_character_prefix_length(const std::string& before, const std::string& text) {
   size_t n = 0;
-  while (n < a.size() && n < b.size() && a[n] == b[n]) ++n;
+  while (n < before.size() && n < text.size() && before[n] == text[n]) ++n;
+  while (n > 0 && n < text.size() && (static_cast<unsigned char>(text[n]) & 0xC0) == 0x80) --n;
   return n;
 }
 
@@ -167,7 +171,7 @@ std::string StreamingDetokenizer::emit_unread() {
   const std::string all = tokenizer_.decode(ids_);
   const std::string before =
       tokenizer_.decode(std::vector<int32_t>(ids_.begin(), ids_.begin() + emitted_count_));
-  std::string text = all.substr(common_prefix_length(before, all));
+  std::string text = all.substr(common_character_prefix_length(before, all));
   // Slide the window to the ids just emitted, unless they decode to nothing on their own (control
   // tokens): a window must start with visible text for SentencePiece's first-word rule to be moot.
   std::vector<int32_t> unread(ids_.begin() + emitted_count_, ids_.end());
