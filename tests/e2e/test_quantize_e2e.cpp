@@ -165,7 +165,7 @@ TEST_CASE("quantize --method gptq --act-order writes GPTQ with g_idx that genera
   const bool v2 = config["checkpoint_format"] == "gptq_v2";
   CHECK(v2 == (q.result.err.find("gptq_v2") != std::string::npos));
   check_config(q.dir, {{"quant_method", "gptq"}, {"bits", 4}, {"group_size", 64}, {"desc_act", true}, {"sym", false},
-                       {"static_groups", false}, {"true_sequential", false}, {"damp_percent", 0.01},
+                       {"static_groups", false}, {"true_sequential", false}, {"damp_percent", 0.1},
                        {"checkpoint_format", v2 ? "gptq_v2" : "gptq"}});
   check_tokenizer_files(q.dir);
   const auto file = SafetensorsFile::open(q.dir + "/model.safetensors");
@@ -242,7 +242,7 @@ TEST_CASE("quantize --method rtn writes symmetric GPTQ without calibration", "[e
   const Quantized& q = require_quantized("rtn");
   CHECK(q.result.err.find("calibration") == std::string::npos);
   check_config(q.dir, {{"quant_method", "gptq"}, {"bits", 8}, {"group_size", -1}, {"desc_act", false}, {"sym", true},
-                       {"static_groups", false}, {"true_sequential", false}, {"damp_percent", 0.01},
+                       {"static_groups", false}, {"true_sequential", false}, {"damp_percent", 0.1},
                        {"checkpoint_format", "gptq"}});
   const auto file = SafetensorsFile::open(q.dir + "/model.safetensors");
   check_common_tensors(*file);
