@@ -54,9 +54,15 @@ for target in "${targets[@]}"; do
   fi
 
   # Fuzz: new inputs go to the first folder, the seeds and regressions are read.
+  dictionary=()
+  case "$target" in
+    fuzz_gguf) dictionary=(-dict="$root/tests/fuzz/gguf.dict") ;;
+    fuzz_utf8_detokenizer) ;;
+    *) dictionary=(-dict="$root/tests/fuzz/json.dict") ;;
+  esac
   log="$build/logs/$target.log"
   echo "fuzz: $target: fuzzing for ${seconds} s"
-  if ! nice -n 10 "$build/$target" "${limits[@]}" -max_total_time="$seconds" -print_final_stats=1 \
+  if ! nice -n 10 "$build/$target" "${limits[@]}" "${dictionary[@]}" -max_total_time="$seconds" -print_final_stats=1 \
       -artifact_prefix="$artifacts/" "$build/corpus/$target" "$build/seeds/$target" "${inputs[@]}" > "$log" 2>&1; then
     tail -n 40 "$log" >&2
     report_finding "$target" "$log" "$artifacts"
