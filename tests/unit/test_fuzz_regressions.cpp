@@ -203,6 +203,9 @@ TEST_CASE("sharded index: shard count cap, overlong and non-regular shard names"
   write_file(index, json{{"weight_map", {{"w", "fifo.safetensors"}}}}.dump());
   require_error([&] { Checkpoint::open_dir(dir); },
                 {"shard file fifo.safetensors (named for tensor w)", "fifo.safetensors is not a regular file"});
+  // Opened directly, the FIFO is refused too instead of waiting for a writer.
+  require_error([&] { SafetensorsFile::open(dir + "/fifo.safetensors"); },
+                {"fifo.safetensors", "not a regular file"});
   std::filesystem::remove_all(dir);
 }
 
