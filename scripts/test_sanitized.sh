@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The whole unit and end-to-end suite again, built with AddressSanitizer + UndefinedBehaviorSanitizer
+# (cmake -DRUNLLM_SANITIZE=ON) into build-asan/ (SANITIZE_BUILD_DIR overrides; JOBS sets parallelism).
+# Any sanitizer report fails the run: the binary under test exits with code 86, which no test expects.
+# Dependencies and the default model come from scripts/install_deps.sh and scripts/fetch_model.sh.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+build_dir="${SANITIZE_BUILD_DIR:-$root/build-asan}"
+if ! command -v nvcc >/dev/null 2>&1 && [ -x /usr/local/cuda/bin/nvcc ]; then
+  export PATH="/usr/local/cuda/bin:$PATH"
+fi
+
+"$root/scripts/install_deps.sh"
+cmake -S "$root" -B "$build_dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRUNLLM_SANITIZE=ON >&2
+cmake --build "$build_dir" -j "${JOBS:-$(nproc)}" >&2
+
+# exitcode: run-llm's own errors exit with 1, so a sanitizer report must not. The run-llm processes
+# the e2e tests start inherit these variables.
+sanitizer_common="halt_on_error=1:print_stacktrace=1:exitcode=86"
+export ASAN_OPTIONS="$sanitizer_common:detect_leaks=1:strict_string_checks=1:detect_stack_use_after_return=1:check_initialization_order=1${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
+export UBSAN_OPTIONS="$sanitizer_common${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}"
+
+RUNLLM_TEST_MODEL_DIR="$("$root/scripts/fetch_model.sh" "$build_dir/run-llm")"
+export RUNLLM_TEST_MODEL_DIR
+cd "$build_dir"
+ctest --output-on-failure --timeout 2400
