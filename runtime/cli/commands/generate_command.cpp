@@ -1,5 +1,6 @@
 #include <algorithm>
 #include <cstdio>
+#include <filesystem>
 #include <memory>
 #include <random>
 #include <string>
@@ -9,8 +10,10 @@
 #include "runtime/cli/commands/device_options.h"
 #include "runtime/cli/commands/model_load_options.h"
 #include "runtime/error.h"
+#include "runtime/file_io.h"
 #include "runtime/generator.h"
 #include "tokenizer/chat_template.h"
+#include "tokenizer/tokenizer.h"
 
 namespace runllm::cli {
 
@@ -19,6 +22,7 @@ namespace {
 struct GenerateOptions {
   std::string model_dir;
   std::string prompt;
+  std::string prompt_file;  // --prompt-file: "-" is stdin
   int64_t max_tokens = 256;
   int64_t context_length = 0;  // 0 = the model's max_position_embeddings
   SamplingParams sampling;
@@ -48,6 +52,29 @@ ChatFormat choose_chat_format(const GenerateOptions& options, const ModelDirecto
   return *format;
 }
 
+// All of stdin, for --prompt-file -.
+std::string read_stdin() {
+  std::string text;
+  char buffer[1 << 16];
+  size_t count;
+  while ((count = std::fread(buffer, 1, sizeof buffer, stdin)) > 0) text.append(buffer, count);
+  if (std::ferror(stdin)) throw Error("--prompt-file -: reading stdin failed");
+  return text;
+}
+
+std::string read_prompt_file(const std::string& path) {
+  // A directory opens and reads as zero bytes, which would pass for an empty prompt.
+  if (std::filesystem::is_directory(path)) throw Error("--prompt-file " + path + ": is a directory");
+  return read_whole_file(path, "the prompt text");
+}
+
+// Checked here, before the model loads, so the error is quick and names where the text came from
+// (the tokenizer would only see the chat-templated text and count offsets in that).
+void require_valid_utf8(const std::string& text, const std::string& source) {
+  const int64_t bad = find_invalid_utf8(text);
+  if (bad >= 0) throw Error(source + " is not valid UTF-8 at byte offset " + std::to_string(bad));
+}
+
 // The prompt ids for a plain or chat prompt; adds the chat format's end-of-turn token to the stop ids.
 std::vector<int32_t> prompt_ids(const GenerateOptions& options, const ModelDirectory& directory,
                                 std::set<int32_t>& stop_ids) {
@@ -64,13 +91,22 @@ std::vector<int32_t> prompt_ids(const GenerateOptions& options, const ModelDirec
   return tokenizer.encode(text, false);
 }
 
+std::string join_ids(const std::vector<int32_t>& ids) {
+  std::string text;
+  for (const int32_t id : ids) text += (text.empty() ? "" : " ") + std::to_string(id);
+  return text;
+}
+
 }  // namespace
 
 Action register_generate(CLI::App& app) {
   auto options = std::make_shared<GenerateOptions>();
   app.add_option("-m,--model", options->model_dir, "checkpoint directory (config.json, *.safetensors, tokenizer)")
       ->check(CLI::ExistingDirectory);
-  app.add_option("-p,--prompt", options->prompt, "prompt text");
+  CLI::Option* prompt = app.add_option("-p,--prompt", options->prompt, "prompt text");
+  // The one way to give a prompt with NUL bytes (argv strings end at the first) or over the 128 KiB
+  // a single argument may have.
+  app.add_option("--prompt-file", options->prompt_file, "read the prompt from a file (- = stdin)")->excludes(prompt);
   app.add_option("-n,--max-tokens", options->max_tokens, "most tokens to generate")
       ->capture_default_str()
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 24));
@@ -99,9 +135,14 @@ Action register_generate(CLI::App& app) {
   return [options, &app]() {
     GenerateOptions& o = *options;
     if (o.model_dir.empty()) throw Error("--model DIR is required (run-llm --help lists every option)");
-    if (app.count("--prompt") == 0) throw Error("--prompt TEXT is required");
+    if (app.count("--prompt-file") != 0)
+      o.prompt = o.prompt_file == "-" ? read_stdin() : read_prompt_file(o.prompt_file);
+    else if (app.count("--prompt") == 0)
+      throw Error("--prompt TEXT (or --prompt-file PATH) is required");
+    require_valid_utf8(o.prompt, app.count("--prompt-file") ? "--prompt-file " + o.prompt_file : "--prompt");
     o.system_given = app.count("--system") != 0;
     if (o.system_given && !o.chat) throw Error("--system only applies with --chat");
+    require_valid_utf8(o.system_prompt, "--system");
     validate(o.sampling);
     if (app.count("--seed") == 0) o.sampling.seed = std::random_device{}();
 
@@ -116,7 +157,10 @@ Action register_generate(CLI::App& app) {
     request.context_length = o.context_length > 0 ? o.context_length : model_max;
     request.max_new_tokens = o.max_tokens;
     request.sampling = o.sampling;
-    if (o.verbose) std::fprintf(stderr, "seed: %llu\n", static_cast<unsigned long long>(o.sampling.seed));
+    if (o.verbose) {
+      std::fprintf(stderr, "seed: %llu\n", static_cast<unsigned long long>(o.sampling.seed));
+      std::fprintf(stderr, "prompt ids: %s\n", join_ids(request.prompt_ids).c_str());
+    }
 
     // The GPU keeps the whole --ctx (default: the model's max, capped by free memory) in its KV cache.
     SelectedBackend backend = select_backend(o.device, *directory.model, o.context_length, 512, o.verbose);
@@ -133,11 +177,7 @@ Action register_generate(CLI::App& app) {
                  "prompt: %zu tokens, %.1f tokens/s | generation: %zu tokens, %.1f tokens/s | stop: %s | device: %s\n",
                  request.prompt_ids.size(), prompt_rate, result.tokens.size(), decode_rate,
                  result.stop_reason.c_str(), backend.backend->device_name().c_str());
-    if (o.verbose) {
-      std::string ids;
-      for (const int32_t id : result.tokens) ids += (ids.empty() ? "" : " ") + std::to_string(id);
-      std::fprintf(stderr, "generated ids: %s\n", ids.c_str());
-    }
+    if (o.verbose) std::fprintf(stderr, "generated ids: %s\n", join_ids(result.tokens).c_str());
     return 0;
   };
 }
