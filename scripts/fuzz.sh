@@ -8,10 +8,11 @@
 # Environment: FUZZ_BUILD_DIR (build-fuzz), FUZZ_SECONDS (60 per target), FUZZ_TARGETS (all),
 # JOBS (build parallelism, all cores), RUNLLM_CACHE (where scripts/fetch_model.sh put the model;
 # without it only the hand-made seeds are used).
-# Debian 12 packages beyond scripts/install_deps.sh: clang (clang-14), libclang-rt-14-dev (libFuzzer
-# and the sanitizer runtimes) and llvm (llvm-symbolizer, for readable stack traces).
+# Packages: scripts/install_deps.sh --fuzz (clang, libFuzzer and the sanitizer runtimes, llvm-symbolizer
+# for readable stack traces).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+"$root/scripts/install_deps.sh" --fuzz
 build="${FUZZ_BUILD_DIR:-$root/build-fuzz}"
 seconds="${FUZZ_SECONDS:-60}"
 cache="${RUNLLM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/run-llm}"

@@ -1,11 +1,17 @@
 #!/usr/bin/env bash
 # Installs the Debian packages run-llm builds against (the CUDA toolkit is expected to be present:
 # nvcc on PATH or in /usr/local/cuda/bin). Safe to run again: installs only what is missing.
+# --fuzz adds what scripts/fuzz.sh needs: clang, libFuzzer with the sanitizer runtimes, llvm-symbolizer.
 set -euo pipefail
 
 packages=(cmake g++ make pkg-config
           libsentencepiece-dev sentencepiece nlohmann-json3-dev catch2
           libopenblas-dev libpcre2-dev libcli11-dev libicu-dev)
+case "${1:-}" in
+  --fuzz) packages+=(clang libclang-rt-dev llvm) ;;
+  "") ;;
+  *) echo "install_deps: unknown option $1 (usage: install_deps.sh [--fuzz])" >&2; exit 2 ;;
+esac
 
 missing=()
 for package in "${packages[@]}"; do
