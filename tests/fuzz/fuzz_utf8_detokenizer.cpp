@@ -16,41 +16,22 @@
 #include <nlohmann/json.hpp>
 
 #include "runtime/error.h"
+#include "tests/byte_level_alphabet.h"
 #include "tokenizer/bpe_tokenizer.h"
 
 namespace {
 
 constexpr int32_t kIdRange = 272;  // ids 264 (unused) and 266..271 are not in the vocabulary
 
-bool printable(int byte) { return (byte >= '!' && byte <= '~') || (byte >= 0xA1 && byte <= 0xAC) || byte >= 0xAE; }
-
-// The GPT-2 byte alphabet (bytes_to_unicode) as tokenizer.json spells single bytes: printable bytes
-// keep their code point, the others take U+0100, U+0101, ... in byte order.
-std::string byte_token(int byte) {
-  int code_point = byte;
-  if (!printable(byte)) {
-    code_point = 256;
-    for (int b = 0; b < byte; ++b) code_point += printable(b) ? 0 : 1;
-  }
-  std::string text;
-  if (code_point < 0x80) {
-    text += static_cast<char>(code_point);
-  } else {
-    text += static_cast<char>(0xC0 | (code_point >> 6));
-    text += static_cast<char>(0x80 | (code_point & 0x3F));
-  }
-  return text;
-}
-
 std::string byte_level(const std::string& raw) {
   std::string text;
-  for (unsigned char byte : raw) text += byte_token(byte);
+  for (unsigned char byte : raw) text += runllm::test::byte_level_char(byte);
   return text;
 }
 
 std::unique_ptr<runllm::BpeTokenizer> make_tokenizer() {
   nlohmann::json vocab = nlohmann::json::object();
-  for (int b = 0; b < 256; ++b) vocab[byte_token(b)] = b;
+  for (int b = 0; b < 256; ++b) vocab[runllm::test::byte_level_char(b)] = b;
   const char* multi_byte[] = {"\xC3\xA9", "\xE2\x82\xAC", "\xF0\x9F\xA4\x96", "\xF0\x9F", "\xA4\x96", " the"};
   int id = 256;
   for (const char* raw : multi_byte) vocab[byte_level(raw)] = id++;

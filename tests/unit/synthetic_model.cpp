@@ -5,6 +5,7 @@
 #include <random>
 
 #include "runtime/dtype.h"
+#include "tests/byte_level_alphabet.h"
 #include "tests/test_support.h"
 
 namespace runllm::test {
@@ -18,18 +19,6 @@ std::vector<float> random_fp16_values(std::mt19937_64& rng, int64_t count, float
   std::vector<float> values(static_cast<size_t>(count));
   for (float& value : values) value = half_to_float(float_to_half(normal(rng)));
   return values;
-}
-
-// GPT-2's byte alphabet: printable bytes keep their code point, the rest map to U+0100 upward.
-std::string byte_level_char(int b) {
-  const auto keeps = [](int c) { return (c >= '!' && c <= '~') || (c >= 0xA1 && c <= 0xAC) || c >= 0xAE; };
-  int code_point = b;
-  if (!keeps(b)) {
-    code_point = 256;
-    for (int other = 0; other < b; ++other) code_point += !keeps(other);
-  }
-  if (code_point < 0x80) return std::string(1, static_cast<char>(code_point));
-  return {static_cast<char>(0xC0 | (code_point >> 6)), static_cast<char>(0x80 | (code_point & 0x3F))};
 }
 
 // Byte-level BPE without merges: ids 0..255 are bytes, 256 = <s>, 257 = </s>.

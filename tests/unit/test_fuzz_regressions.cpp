@@ -17,6 +17,7 @@
 #include "model/safetensors.h"
 #include "runtime/error.h"
 #include "runtime/json_parse.h"
+#include "tests/byte_level_alphabet.h"
 #include "tests/catch.h"
 #include "tests/test_support.h"
 #include "tests/unit/gguf_test_writer.h"
@@ -74,26 +75,9 @@ Bytes tensor_info(const std::string& name, const std::vector<uint64_t>& dims, ui
 
 // ---- tokenizer.json: every byte as a token (GPT-2 byte alphabet), ByteLevel pre-tokenizer ----
 
-std::string byte_token(int byte) {
-  const auto printable = [](int b) { return (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || b >= 0xAE; };
-  int code_point = byte;
-  if (!printable(byte)) {
-    code_point = 256;
-    for (int b = 0; b < byte; ++b) code_point += printable(b) ? 0 : 1;
-  }
-  std::string text;
-  if (code_point < 0x80) {
-    text += static_cast<char>(code_point);
-  } else {
-    text += static_cast<char>(0xC0 | (code_point >> 6));
-    text += static_cast<char>(0x80 | (code_point & 0x3F));
-  }
-  return text;
-}
-
 json byte_tokenizer() {
   json vocab = json::object();
-  for (int b = 0; b < 256; ++b) vocab[byte_token(b)] = b;
+  for (int b = 0; b < 256; ++b) vocab[byte_level_char(b)] = b;
   return {{"model", {{"type", "BPE"}, {"vocab", vocab}, {"merges", json::array()}}},
           {"pre_tokenizer", {{"type", "ByteLevel"}, {"add_prefix_space", false}}}};
 }

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "runtime/error.h"
+#include "tests/byte_level_alphabet.h"
 #include "tests/catch.h"
 #include "tests/test_support.h"
 #include "tokenizer/bpe_tokenizer.h"
@@ -34,19 +35,7 @@ uint64_t fnv1a64_of_ids(const std::vector<int32_t>& ids) {
   return hash;
 }
 
-// GPT-2 byte alphabet, written independently of the implementation: printable bytes keep their
-// code point, the others take U+0100, U+0101, ... in byte order.
-bool keeps_code_point(int b) { return (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || b >= 0xAE; }
-
-std::string byte_level_char(int b) {
-  int code_point = b;
-  if (!keeps_code_point(b)) {
-    code_point = 256;
-    for (int other = 0; other < b; ++other) code_point += !keeps_code_point(other);
-  }
-  if (code_point < 0x80) return std::string(1, static_cast<char>(code_point));
-  return {static_cast<char>(0xC0 | (code_point >> 6)), static_cast<char>(0x80 | (code_point & 0x3F))};
-}
+using test::byte_level_char;
 
 // Vocabulary: byte b has id b; merges a+b=256, ab+-=257, -+a=258, 1+2=259, -+-=260, Ġ+h=261.
 // Added tokens 262..265: <x> (special), <xy>, <l> (lstrip), <r> (rstrip).
