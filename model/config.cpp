@@ -8,6 +8,7 @@
 
 #include "runtime/error.h"
 #include "runtime/json_parse.h"
+#include "runtime/vocab_limit.h"
 
 namespace runllm {
 
@@ -37,7 +38,6 @@ constexpr int64_t kMaxIntermediateSize = int64_t{1} << 20;
 constexpr int64_t kMaxLayers = 1024;
 constexpr int64_t kMaxHeads = 1024;
 constexpr int64_t kMaxHeadDim = 1024;
-constexpr int64_t kMaxVocab = 4'000'000;
 constexpr int64_t kMaxPositions = int64_t{1} << 24;
 constexpr int64_t kDefaultMaxPositions = 2048;
 
@@ -95,9 +95,9 @@ class KeyReader {
   int64_t token_id(const json& value, const char* key) const {
     if (!value.is_number_unsigned())
       throw Error(where_ + ": \"" + key + "\" must be a non-negative integer token id, got " + value.dump());
-    if (value.get<uint64_t>() >= static_cast<uint64_t>(kMaxVocab))
+    if (value.get<uint64_t>() >= static_cast<uint64_t>(kMaxVocabSize))
       throw Error(where_ + ": \"" + key + "\" " + value.dump() + " is absurdly large (limit " +
-                  std::to_string(kMaxVocab - 1) + ")");
+                  std::to_string(kMaxVocabSize - 1) + ")");
     return static_cast<int64_t>(value.get<uint64_t>());
   }
 
@@ -198,7 +198,7 @@ void read_sizes(const KeyReader& config, const ArchitectureTraits& architecture,
   model.intermediate_size = config.positive_int("intermediate_size", kMaxIntermediateSize);
   model.num_hidden_layers = config.positive_int("num_hidden_layers", kMaxLayers);
   model.num_attention_heads = config.positive_int("num_attention_heads", kMaxHeads);
-  model.vocab_size = config.positive_int("vocab_size", kMaxVocab);
+  model.vocab_size = config.positive_int("vocab_size", kMaxVocabSize);
   const int64_t default_kv_heads =
       architecture.default_kv_heads > 0 ? architecture.default_kv_heads : model.num_attention_heads;
   model.num_key_value_heads = config.positive_int_or("num_key_value_heads", kMaxHeads, default_kv_heads);

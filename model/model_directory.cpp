@@ -7,6 +7,7 @@
 
 #include "runtime/error.h"
 #include "runtime/json_parse.h"
+#include "runtime/vocab_limit.h"
 
 namespace runllm {
 
@@ -17,10 +18,12 @@ nlohmann::json read_optional_json(const std::string& path) {
   return read_optional_json_file(path).value_or(nlohmann::json());
 }
 
-// Ids outside int32 are refused here, before they could wrap into the vocabulary's range.
 int32_t eos_token_id(const nlohmann::json& value, const std::string& source) {
-  if (!value.is_number_unsigned() || value.get<uint64_t>() > static_cast<uint64_t>(INT32_MAX))
+  if (!value.is_number_unsigned())
     throw Error(source + ": eos_token_id " + value.dump() + " must be a non-negative integer token id");
+  if (value.get<uint64_t>() >= static_cast<uint64_t>(kMaxVocabSize))
+    throw Error(source + ": eos_token_id " + value.dump() + " is absurdly large (limit " +
+                std::to_string(kMaxVocabSize - 1) + ")");
   return static_cast<int32_t>(value.get<uint64_t>());
 }
 

@@ -1,6 +1,5 @@
 #include "runtime/file_io.h"
 
-#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -15,11 +14,6 @@ std::string read_whole_file(const std::string& path, const std::string& expected
   text << stream.rdbuf();
   if (stream.bad()) throw Error(path + ": read failed");
   return text.str();
-}
-
-std::optional<std::string> read_optional_file(const std::string& path) {
-  if (!std::filesystem::exists(path)) return std::nullopt;
-  return read_whole_file(path);
 }
 
 }  // namespace runllm

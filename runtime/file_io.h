@@ -1,6 +1,5 @@
 // Whole-file reads with errors that name the path: every reader of a small text or JSON file uses these.
 #pragma once
-#include <optional>
 #include <string>
 
 namespace runllm {
@@ -8,8 +7,5 @@ namespace runllm {
 // The file's bytes. Throws runllm::Error "PATH: cannot open" (with " (expected EXPECTED)" appended when
 // given) or "PATH: read failed".
 std::string read_whole_file(const std::string& path, const std::string& expected = "");
-
-// The same for optional files: nullopt when the file does not exist.
-std::optional<std::string> read_optional_file(const std::string& path);
 
 }  // namespace runllm

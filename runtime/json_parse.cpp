@@ -69,15 +69,14 @@ class StructureCheck : public nlohmann::json_sax<json> {
   std::vector<std::set<std::string>> keys_per_open_object_;  // keys recorded for DuplicateKeys::Refuse only
 };
 
-}  // namespace
-
-json parse_json(const std::string& text, const std::string& what, DuplicateKeys duplicates) {
+void check_structure(const std::string& text, const std::string& what, DuplicateKeys duplicates) {
   StructureCheck check(what, duplicates);
   json::sax_parse(text, &check);
-  return json::parse(text);  // cannot fail now: the check saw every syntax error
 }
 
-json read_json_file(const std::string& path, const std::string& expected, DuplicateKeys duplicates) {
+// Refuses what is not a regular file (a FIFO would block the read) or is over kMaxJsonFileBytes; a
+// missing file is left to read_whole_file's "cannot open" error.
+void check_json_file(const std::string& path) {
   namespace fs = std::filesystem;
   std::error_code error;
   const fs::file_status status = fs::status(path, error);
@@ -89,7 +88,25 @@ json read_json_file(const std::string& path, const std::string& expected, Duplic
       throw Error(path + ": " + std::to_string(size) + " bytes is over the " + std::to_string(kMaxJsonFileBytes) +
                   "-byte limit for a JSON file");
   }
+}
+
+}  // namespace
+
+json parse_json(const std::string& text, const std::string& what, DuplicateKeys duplicates) {
+  check_structure(text, what, duplicates);
+  return json::parse(text);  // cannot fail now: the check saw every syntax error
+}
+
+json read_json_file(const std::string& path, const std::string& expected, DuplicateKeys duplicates) {
+  check_json_file(path);
   return parse_json(read_whole_file(path, expected), path, duplicates);
+}
+
+std::string read_checked_json_text(const std::string& path, const std::string& expected) {
+  check_json_file(path);
+  std::string text = read_whole_file(path, expected);
+  check_structure(text, path, DuplicateKeys::LastWins);
+  return text;
 }
 
 std::optional<json> read_optional_json_file(const std::string& path) {

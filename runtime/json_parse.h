@@ -30,5 +30,8 @@ nlohmann::json read_json_file(const std::string& path, const std::string& expect
                               DuplicateKeys duplicates = DuplicateKeys::LastWins);
 // The same for optional files: nullopt when PATH does not exist.
 std::optional<nlohmann::json> read_optional_json_file(const std::string& path);
+// The text of PATH after read_json_file's checks (file kind, size, syntax, depth), for a caller
+// that parses it again itself, e.g. into nlohmann::ordered_json to keep the key order.
+std::string read_checked_json_text(const std::string& path, const std::string& expected = "");
 
 }  // namespace runllm

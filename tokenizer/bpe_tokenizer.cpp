@@ -11,6 +11,7 @@
 
 #include "runtime/error.h"
 #include "runtime/json_parse.h"
+#include "runtime/vocab_limit.h"
 
 namespace runllm {
 
@@ -166,9 +167,6 @@ class PreTokenizerRegex {
 
 namespace {
 
-// Ids index a table: the same bound as config.json's vocab_size keeps a hostile id from sizing it.
-constexpr int64_t kMaxTokenIds = 4'000'000;
-
 std::string type_of(const json& component) {
   return component.contains("type") && component["type"].is_string()
              ? component["type"].get<std::string>() : std::string("(no type)");
@@ -205,9 +203,9 @@ BpeTokenizer::~BpeTokenizer() = default;
 
 int32_t BpeTokenizer::read_token_id(const json& id, const std::string& token) const {
   // nlohmann stores every non-negative JSON integer as unsigned.
-  if (!id.is_number_unsigned() || id.get<uint64_t>() >= static_cast<uint64_t>(kMaxTokenIds))
+  if (!id.is_number_unsigned() || id.get<uint64_t>() >= static_cast<uint64_t>(kMaxVocabSize))
     throw Error(path_ + ": token '" + token + "' has id " + id.dump() + ", expected an integer from 0 to " +
-                std::to_string(kMaxTokenIds - 1));
+                std::to_string(kMaxVocabSize - 1));
   return static_cast<int32_t>(id.get<uint64_t>());
 }
 

@@ -10,7 +10,6 @@
 #include "layers/w8a8_linear.h"
 #include "model/safetensors.h"
 #include "runtime/error.h"
-#include "runtime/file_io.h"
 #include "runtime/json_parse.h"
 
 namespace runllm {
@@ -125,14 +124,8 @@ void add_module(SafetensorsWriter& writer, const ModuleRows& module, const Linea
 
 std::string config_with_quantization(const std::string& source_dir, const nlohmann::ordered_json& quantization) {
   const std::string path = source_dir + "/config.json";
-  const std::string text = read_whole_file(path);
-  parse_json(text, path);  // the size and depth caps of untrusted JSON, before the ordered copy
-  nlohmann::ordered_json config;
-  try {
-    config = nlohmann::ordered_json::parse(text);
-  } catch (const nlohmann::json::exception& e) {
-    throw Error(path + ": not valid JSON: " + e.what());
-  }
+  // ordered_json keeps the source's key order; the caps of untrusted JSON are checked first.
+  nlohmann::ordered_json config = nlohmann::ordered_json::parse(read_checked_json_text(path));
   if (!config.is_object()) throw Error(path + ": expected a JSON object");
   config["torch_dtype"] = "float16";
   if (config.contains("dtype")) config["dtype"] = "float16";  // transformers 5 spelling

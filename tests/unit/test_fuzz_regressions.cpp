@@ -128,11 +128,22 @@ TEST_CASE("a JSON file over 128 MB or not a regular file is refused before it is
   std::filesystem::resize_file(config, kMaxJsonFileBytes + 1);  // sparse: no disk space used
   require_error([&] { load_model_config(dir); }, {"config.json", "134217729 bytes", "limit for a JSON file"});
   require_error([&] { load_quant_config(dir); }, {"config.json", "134217729 bytes"});
+  // The quantizer's order-keeping copy of config.json goes through the same checks.
+  require_error([&] { read_checked_json_text(config); }, {"config.json", "134217729 bytes"});
 
   // A FIFO would block a plain read forever.
   std::filesystem::remove(config);
   REQUIRE(::mkfifo(config.c_str(), 0600) == 0);
   require_error([&] { load_model_config(dir); }, {"config.json", "not a regular file"});
+  require_error([&] { read_checked_json_text(config); }, {"config.json", "not a regular file"});
+  std::filesystem::remove(config);
+
+  write_file(config, nested_arrays(kMaxJsonDepth + 1));
+  require_error([&] { read_checked_json_text(config); }, {"config.json", "nested deeper than 64 levels"});
+  write_file(config, "{\"a\": [1, 2}");
+  require_error([&] { read_checked_json_text(config); }, {"config.json", "not valid JSON"});
+  write_file(config, "{\"b\": 1, \"a\": 2}");
+  CHECK(read_checked_json_text(config) == "{\"b\": 1, \"a\": 2}");
   std::filesystem::remove_all(dir);
 }
 
@@ -271,7 +282,10 @@ TEST_CASE("generation_config.json: an eos id past int32 does not wrap into the v
   write_synthetic_model(dir, SyntheticModelSpec{}, 1);
   write_file(dir + "/generation_config.json", R"({"eos_token_id": 4294967298})");  // 2^32 + 2: wraps to 2
   require_error([&] { open_model_directory(dir, false); },
-                {"generation_config.json", "eos_token_id 4294967298", "non-negative integer token id"});
+                {"generation_config.json", "eos_token_id 4294967298 is absurdly large (limit 3999999)"});
+  write_file(dir + "/generation_config.json", R"({"eos_token_id": -1})");
+  require_error([&] { open_model_directory(dir, false); },
+                {"generation_config.json", "eos_token_id -1 must be a non-negative integer token id"});
   std::filesystem::remove_all(dir);
 }
 
