@@ -6,8 +6,8 @@
 # escaped exception, hang over 10 s, over 2 GB of memory), naming the target and the input.
 #
 # Environment: FUZZ_BUILD_DIR (build-fuzz), FUZZ_SECONDS (60 per target), FUZZ_TARGETS (all),
-# JOBS (build parallelism, all cores), RUNLLM_CACHE (where scripts/fetch_model.sh put the model;
-# without it only the hand-made seeds are used).
+# JOBS (build parallelism, all cores), RUNLLM_CACHE (where scripts/fetch_model.sh put the model,
+# default ~/.cache/run-llm; without the model there only the hand-made seeds are used).
 # Packages: scripts/install_deps.sh --fuzz (clang, libFuzzer and the sanitizer runtimes, llvm-symbolizer
 # for readable stack traces).
 set -euo pipefail
@@ -16,7 +16,19 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${FUZZ_BUILD_DIR:-$root/build-fuzz}"
 seconds="${FUZZ_SECONDS:-60}"
 cache="${RUNLLM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/run-llm}"
-read -r -a targets <<< "${FUZZ_TARGETS:-fuzz_safetensors fuzz_safetensors_index fuzz_config fuzz_gguf fuzz_bpe_tokenizer fuzz_utf8_detokenizer}"
+all_targets="fuzz_safetensors fuzz_safetensors_index fuzz_config fuzz_gguf fuzz_bpe_tokenizer fuzz_utf8_detokenizer"
+read -r -a targets <<< "${FUZZ_TARGETS:-$all_targets}"
+# libFuzzer reads -max_total_time=0 as "no limit".
+if ! [[ "$seconds" =~ ^[0-9]+$ ]] || [ "$seconds" -lt 1 ]; then
+  echo "fuzz: FUZZ_SECONDS must be a whole number of seconds >= 1, got '$seconds'" >&2
+  exit 2
+fi
+for target in "${targets[@]}"; do
+  if [[ " $all_targets " != *" $target "* ]]; then
+    echo "fuzz: unknown target '$target' in FUZZ_TARGETS (targets: $all_targets)" >&2
+    exit 2
+  fi
+done
 regressions="$root/tests/fuzz/regressions"
 # Per input: 10 s, 2 GB resident, no single allocation over 512 MB (inputs are at most a few MB).
 limits=(-timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=512)

@@ -85,7 +85,8 @@ else
   done
   wait "${pids[@]}"
   for tool in memcheck racecheck synccheck; do
-    read -r rc seconds spec < "$log_dir/$tool.status"
+    rc=1 seconds='?' spec='?'  # stay a failure if the tool's subshell died before writing its status
+    [[ -f $log_dir/$tool.status ]] && read -r rc seconds spec < "$log_dir/$tool.status"
     [[ $rc -eq 0 ]] || status=1
     {
       echo "## compute-sanitizer --tool $tool (quick suite, tests $spec): exit $rc, $seconds s"

@@ -98,7 +98,11 @@ void safetensors_seeds(const fs::path& model_dir) {
   if (fs::exists(path)) {
     const std::string length_bytes = read_prefix(path, 8);
     uint64_t header_length = 0;
-    std::memcpy(&header_length, length_bytes.data(), 8);
+    if (length_bytes.size() == 8) std::memcpy(&header_length, length_bytes.data(), 8);
+    // The cached model is ours, but a broken download should end in an error, not a huge read.
+    if (header_length == 0 || header_length > 100'000'000)
+      throw std::runtime_error(path.string() + ": not a safetensors file (header length " +
+                               std::to_string(header_length) + ")");
     const std::string prefix = read_prefix(path, 8 + header_length + 64);
     write_seed("fuzz_safetensors", "model-header.safetensors", prefix);
     // The real names and dtypes, shapes cut to at most 2 per dimension, in a valid small file.
@@ -418,13 +422,14 @@ void tokenizer_seeds(const fs::path& model_dir) {
 // ---- streaming detokenizer ------------------------------------------------------------------------
 
 // Byte 0: context length (low 3 bits); then u16 ids (fuzz_utf8_detokenizer.cpp's vocabulary: bytes
-// 0-255, then whole and partial multi-byte characters 256-261, special tokens 262-263).
+// 0-255, whole and partial multi-byte characters 256-260, " the" 261, special tokens 262-263, 日 265;
+// ids are taken modulo 272, so 264 and 266-271 are the ones missing from the vocabulary).
 void detokenizer_seeds() {
   const std::vector<std::vector<uint16_t>> streams = {
       {72, 105, 256, 257, 258, 33},        // "Hi", é, €, 🤖, "!"
       {259, 260, 259, 260, 0xF0, 0x9F},    // 🤖 in halves, then a character cut off at the end
       {0xE2, 0x82, 0xAC, 0xC3, 0x28, 262}, // € byte by byte, an invalid pair, a special token
-      {263, 264, 265, 300, 261, 0xFF},     // a missing id, out-of-range ids, an invalid byte
+      {263, 264, 265, 270, 261, 0xFF},     // missing ids (264, 270) around 日, " the", an invalid byte
   };
   for (size_t i = 0; i < streams.size(); ++i) {
     for (uint8_t context : {0, 2}) {
