@@ -24,7 +24,8 @@ GenerationResult generate(const LlamaModel& model, const Tokenizer& tokenizer, c
 GenerationResult generate(DecoderBackend& model, const Tokenizer& tokenizer, const GenerationRequest& request,
                           const std::function<void(const std::string&)>& on_text) {
   const int64_t prompt_length = static_cast<int64_t>(request.prompt_ids.size());
-  if (prompt_length == 0) throw Error("the prompt is empty after tokenization; give some text with --prompt");
+  if (prompt_length == 0)
+    throw Error("the prompt is empty after tokenization; give some text with --prompt or --prompt-file");
   if (prompt_length >= request.context_length)
     throw Error("the prompt is " + std::to_string(prompt_length) + " tokens, which does not fit the context of " +
                 std::to_string(request.context_length) + " tokens (use --ctx to raise it, up to the model's " +

@@ -92,14 +92,19 @@ std::string shell_quote(const std::string& text) {
 }
 }  // namespace
 
-CommandResult run_llm(const std::vector<std::string>& arguments) {
+CommandResult run_llm(const std::vector<std::string>& arguments, const std::string& stdin_text) {
   const std::string dir = make_temp_dir("cmd");
+  std::string input = "/dev/null";
+  if (!stdin_text.empty()) {
+    input = dir + "/in";
+    write_file(input, stdin_text);
+  }
   // OpenBLAS picks its kernels by CPU (AVX2, AVX-512, ...), and their fp32 rounding differs; GPTQ at
   // 2-3 bits turns that into perplexities 10% apart. Pinning the AVX2 (Haswell) kernels, which every
   // x86-64 CI machine runs, makes the committed reference numbers reproducible on any of them.
   std::string command = "OPENBLAS_CORETYPE=\"${OPENBLAS_CORETYPE:-Haswell}\" " + shell_quote(RUNLLM_BINARY);
   for (const std::string& argument : arguments) command += " " + shell_quote(argument);
-  command += " >" + shell_quote(dir + "/out") + " 2>" + shell_quote(dir + "/err") + " </dev/null";
+  command += " >" + shell_quote(dir + "/out") + " 2>" + shell_quote(dir + "/err") + " <" + shell_quote(input);
   const int status = std::system(command.c_str());
   CommandResult result;
   result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);

@@ -22,8 +22,9 @@ struct CommandResult {
   std::string out;  // stdout
   std::string err;  // stderr
 };
-// Runs the built run-llm binary with `arguments` (each shell-quoted here).
-CommandResult run_llm(const std::vector<std::string>& arguments);
+// Runs the built run-llm binary with `arguments` (each shell-quoted here), with `stdin_text` on its
+// standard input (empty: /dev/null).
+CommandResult run_llm(const std::vector<std::string>& arguments, const std::string& stdin_text = "");
 
 // The message of the runllm::Error `action` throws, or "" when it throws none.
 std::string error_message(const std::function<void()>& action);

@@ -2,10 +2,7 @@
 // nothing but special tokens, nothing at all. Each gets defined behaviour: a one-line error naming the
 // problem with exit code 1, or a run whose token ids and output are checked. (test_generation_e2e.cpp
 // covers --prompt with "caf\xC3(", --prompt "" and a prompt over --ctx 64.)
-#include <sys/wait.h>
-
 #include <chrono>
-#include <cstdio>
 #include <filesystem>
 #include <sstream>
 #include <string>
@@ -18,30 +15,6 @@
 using namespace runllm;
 
 namespace {
-
-std::string shell_quote(const std::string& text) {
-  std::string quoted = "'";
-  for (char c : text) quoted += (c == '\'') ? std::string("'\\''") : std::string(1, c);
-  return quoted + "'";
-}
-
-// test::run_llm with `input` on stdin (test::run_llm gives /dev/null), for --prompt-file -.
-test::CommandResult run_llm_with_stdin(const std::vector<std::string>& arguments, const std::string& input) {
-  const std::string dir = test::make_temp_dir("stdin");
-  std::string command = shell_quote(RUNLLM_BINARY);
-  for (const std::string& argument : arguments) command += " " + shell_quote(argument);
-  command += " >" + shell_quote(dir + "/out") + " 2>" + shell_quote(dir + "/err");
-  FILE* pipe = popen(command.c_str(), "w");
-  REQUIRE(pipe != nullptr);
-  std::fwrite(input.data(), 1, input.size(), pipe);
-  const int status = pclose(pipe);
-  test::CommandResult result;
-  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  result.out = test::read_file(dir + "/out");
-  result.err = test::read_file(dir + "/err");
-  std::filesystem::remove_all(dir);
-  return result;
-}
 
 // A prompt written to a file in a fresh directory, removed with it.
 struct PromptFile {
@@ -92,7 +65,7 @@ TEST_CASE("ill-formed UTF-8 is refused before the model loads, naming the flag a
   }
   require_one_line_error(test::run_llm({"--model", model, "--chat", "--system", "ok\xC3", "--prompt", "hi"}),
                          "--system is not valid UTF-8 at byte offset 2");
-  require_one_line_error(run_llm_with_stdin({"--model", model, "--prompt-file", "-"}, "caf\xC3("),
+  require_one_line_error(test::run_llm({"--model", model, "--prompt-file", "-"}, "caf\xC3("),
                          "--prompt-file - is not valid UTF-8 at byte offset 3");
 }
 
@@ -102,7 +75,7 @@ TEST_CASE("NUL bytes from stdin are tokenized as the byte they are", "[e2e][host
   // "Hello" 19556, "\0" 190, "world" 6693 (no merges across the pre-tokenizer's split).
   const std::string prompt("Hello\0world\0", 12);
   const auto result =
-      run_llm_with_stdin({"--model", test::model_dir(), "--prompt-file", "-", "-n", "4", "--temperature", "0", "-v"},
+      test::run_llm({"--model", test::model_dir(), "--prompt-file", "-", "-n", "4", "--temperature", "0", "-v"},
                          prompt);
   INFO(result.err);
   REQUIRE(result.exit_code == 0);
@@ -160,9 +133,9 @@ TEST_CASE("empty prompts: refused from a file or stdin, a valid conversation wit
   const std::string model = test::model_dir();
   const PromptFile empty("");
   require_one_line_error(test::run_llm({"--model", model, "--prompt-file", empty.path}),
-                         "the prompt is empty after tokenization; give some text with --prompt");
-  require_one_line_error(run_llm_with_stdin({"--model", model, "--prompt-file", "-"}, ""),
-                         "the prompt is empty after tokenization; give some text with --prompt");
+                         "the prompt is empty after tokenization; give some text with --prompt or --prompt-file");
+  require_one_line_error(test::run_llm({"--model", model, "--prompt-file", "-"}, ""),
+                         "the prompt is empty after tokenization; give some text with --prompt or --prompt-file");
 
   // An empty user turn is still a conversation: SmolLM2's template rendered for [{"role": "user",
   // "content": ""}] with add_generation_prompt.

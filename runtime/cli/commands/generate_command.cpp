@@ -64,7 +64,8 @@ std::string read_stdin() {
 
 std::string read_prompt_file(const std::string& path) {
   // A directory opens and reads as zero bytes, which would pass for an empty prompt.
-  if (std::filesystem::is_directory(path)) throw Error("--prompt-file " + path + ": is a directory");
+  std::error_code error;  // a name too long or a directory we may not search: left to the read's error
+  if (std::filesystem::is_directory(path, error)) throw Error("--prompt-file " + path + ": is a directory");
   return read_whole_file(path, "the prompt text");
 }
 
@@ -130,7 +131,7 @@ Action register_generate(CLI::App& app) {
   app.add_option("--system", options->system_prompt, "system prompt for --chat (default: the template's own)");
   add_model_load_options(app, options->load);
   add_device_options(app, options->device);
-  app.add_flag("-v,--verbose", options->verbose, "print the per-layer implementation choice and timings");
+  app.add_flag("-v,--verbose", options->verbose, "print the per-layer implementation choice, timings, seed and token ids");
 
   return [options, &app]() {
     GenerateOptions& o = *options;
