@@ -9,7 +9,8 @@
 #   tests/run_gpu_e2e.sh 2 OUT_DIR   the default model (GGUF converted here): greedy 64 tokens for 5
 #                                    prompts on cuda and cpu, perplexity in fp16 and bf16, determinism
 #                                    over 5 runs, bench --model; then compute-sanitizer memcheck,
-#                                    racecheck and synccheck over the [cuda] suites
+#                                    racecheck and synccheck over the kernel suite, memcheck and
+#                                    synccheck over the whole-model suite
 #                                    -> OUT_DIR/cuda_e2e.txt, OUT_DIR/cuda_sanitizers.txt
 #
 # Stage 1 unpacks into $RUNLLM_GPU_DIR (default /tmp/runllm-gpu), where stage 2 finds it again

@@ -74,8 +74,8 @@ inline std::mt19937_64& rng() {
 inline bool quick() { return std::getenv("RUNLLM_CUDA_TESTS_QUICK") != nullptr; }
 
 // What a test needs of each activation type the kernels are built for: its name, the error bound
-// of outputs rounded to it once (fp16: half an ulp is 2^-12 relative, bf16: 2^-9; both bounds
-// leave a margin of 8), and exact host conversions (runtime/dtype.h, round to nearest even).
+// of outputs rounded to it once (fp16: half an ulp is at most 2^-11 relative, bf16: 2^-8; both
+// bounds leave a margin of about 4), and exact host conversions (runtime/dtype.h, round to nearest even).
 template <typename T>
 struct Activation;
 template <>
