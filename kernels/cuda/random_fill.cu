@@ -25,7 +25,20 @@ __global__ void fill_random_kernel(T* data, int64_t n, uint64_t seed, float scal
   }
 }
 
+__global__ void fill_random_bits_kernel(uint32_t* data, int64_t n, uint64_t seed) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
+    data[i] = static_cast<uint32_t>(splitmix64(seed ^ (static_cast<uint64_t>(i) * 0xD1B54A32D192ED03ull)) >> 32);
+}
+
 }  // namespace
+
+void fill_random_bits(void* data, size_t bytes, uint64_t seed, cudaStream_t stream) {
+  const int64_t n = static_cast<int64_t>(bytes / 4);
+  if (n <= 0) return;
+  const int64_t blocks = std::min<int64_t>((n + 255) / 256, 65536);
+  fill_random_bits_kernel<<<static_cast<unsigned>(blocks), 256, 0, stream>>>(static_cast<uint32_t*>(data), n, seed);
+  CUDA_CHECK_LAUNCH(fill_random_bits_kernel);
+}
 
 template <typename T>
 void fill_random(T* data, int64_t n, uint64_t seed, float scale, cudaStream_t stream) {

@@ -5,6 +5,7 @@
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
+#include <cstddef>
 #include <cstdint>
 
 namespace runllm::cuda {
@@ -13,5 +14,8 @@ namespace runllm::cuda {
 // counter-based hash of (seed, i).
 template <typename T>
 void fill_random(T* data, int64_t n, uint64_t seed, float scale, cudaStream_t stream);
+
+// The first bytes / 4 words of data set to random bits (packed quantized weights, int8 weights).
+void fill_random_bits(void* data, size_t bytes, uint64_t seed, cudaStream_t stream);
 
 }  // namespace runllm::cuda
