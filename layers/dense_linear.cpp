@@ -1,6 +1,7 @@
 #include "layers/dense_linear.h"
 
 #include "kernels/cpu/gemm.h"
+#include "layers/dense_device_linear.h"
 #include "runtime/error.h"
 
 namespace runllm {
@@ -42,6 +43,10 @@ std::unique_ptr<DenseLinear> DenseLinear::concat_rows(const std::vector<const De
 
 void DenseLinear::forward(const float* x, int64_t M, float* y) const {
   cpu::linear_forward(x, weight_.data(), bias_.empty() ? nullptr : bias_.data(), M, N_, K_, y);
+}
+
+std::unique_ptr<DeviceLinear> DenseLinear::to_device(const DeviceLinearOptions& options) const {
+  return DenseDeviceLinear::upload(weight_, bias_, N_, K_, options);
 }
 
 }  // namespace runllm

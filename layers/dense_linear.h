@@ -23,6 +23,7 @@ class DenseLinear : public Linear {
   int64_t out_features() const override { return N_; }
   void forward(const float* x, int64_t M, float* y) const override;
   std::string describe() const override { return "DenseLinear fp32"; }
+  std::unique_ptr<DeviceLinear> to_device(const DeviceLinearOptions& options) const override;
   const std::vector<float>& weight() const { return weight_; }  // [N, K]
   const std::vector<float>& bias() const { return bias_; }      // [N] or empty
 

@@ -6,6 +6,9 @@
 
 namespace runllm {
 
+class DeviceLinear;
+struct DeviceLinearOptions;
+
 class Linear {
  public:
   virtual ~Linear() = default;
@@ -15,6 +18,9 @@ class Linear {
   virtual void forward(const float* x, int64_t M, float* y) const = 0;
   // What runs, for --verbose ("DenseLinear fp32").
   virtual std::string describe() const = 0;
+  // The device side of this linear (layers/device_linear.h): its tensors uploaded in the layout its
+  // GPU kernels read. The host copy is not needed afterwards.
+  virtual std::unique_ptr<DeviceLinear> to_device(const DeviceLinearOptions& options) const = 0;
 };
 
 }  // namespace runllm

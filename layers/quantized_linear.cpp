@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "kernels/cpu/gemm.h"
+#include "layers/group_quant_device_linear.h"
 #include "model/safetensors.h"
 #include "runtime/dtype.h"
 #include "runtime/error.h"
@@ -94,11 +95,11 @@ QuantizedLinear::QuantizedLinear(QuantizedMatrix matrix, std::vector<float> bias
   if (!bias_.empty() && static_cast<int64_t>(bias_.size()) != matrix_.N)
     throw Error("QuantizedLinear: bias holds " + std::to_string(bias_.size()) + " values, expected out_features " +
                 std::to_string(matrix_.N));
-  // The CPU reference dequantizes once, exactly as the format defines; forward is then a plain GEMM.
-  weight_ = matrix_.dequantize();
 }
 
 void QuantizedLinear::forward(const float* x, int64_t M, float* y) const {
+  // The CPU reference dequantizes once, exactly as the format defines; forward is then a plain GEMM.
+  std::call_once(dequantized_once_, [this] { weight_ = matrix_.dequantize(); });
   cpu::linear_forward(x, weight_.data(), bias_.empty() ? nullptr : bias_.data(), M, matrix_.N, matrix_.K, y);
 }
 
@@ -283,6 +284,14 @@ std::string GptqLinear::describe() const {
   if (matrix_.has_act_order()) text += " act-order";
   if (from_awq_) text += " (ExLlama path, from AWQ)";
   return text;
+}
+
+std::unique_ptr<DeviceLinear> AwqLinear::to_device(const DeviceLinearOptions& options) const {
+  return GroupQuantDeviceLinear::upload(matrix_, bias_, "AWQ", options);
+}
+
+std::unique_ptr<DeviceLinear> GptqLinear::to_device(const DeviceLinearOptions& options) const {
+  return GroupQuantDeviceLinear::upload(matrix_, bias_, from_awq_ ? "ExLlama path (AWQ)" : "GPTQ", options);
 }
 
 }  // namespace runllm

@@ -4,6 +4,7 @@
 // the weight dequantized once at load exactly as the format defines; forward is then a dense GEMM.
 #pragma once
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -25,7 +26,6 @@ class QuantizedLinear : public Linear {
 
   const QuantizedMatrix& matrix() const { return matrix_; }
   const std::vector<float>& bias() const { return bias_; }  // [N] or empty
-  const std::vector<float>& dequantized_weight() const { return weight_; }  // [N, K]
 
  protected:
   QuantizedLinear(QuantizedMatrix matrix, std::vector<float> bias);
@@ -35,7 +35,10 @@ class QuantizedLinear : public Linear {
 
   QuantizedMatrix matrix_;
   std::vector<float> bias_;
-  std::vector<float> weight_;  // [N, K] fp32, dequantized once
+  // [N, K] fp32, dequantized at the first CPU forward: only the CPU backend needs it (the GPU reads
+  // the packed weights), and for a 7B model it is 4 bytes per weight.
+  mutable std::once_flag dequantized_once_;
+  mutable std::vector<float> weight_;
 };
 
 class AwqLinear : public QuantizedLinear {
@@ -52,6 +55,7 @@ class AwqLinear : public QuantizedLinear {
 
   AwqTensors packed() const { return pack_awq(matrix_); }
   std::string describe() const override;  // "AwqLinear int4 g64"
+  std::unique_ptr<DeviceLinear> to_device(const DeviceLinearOptions& options) const override;
 
  private:
   using QuantizedLinear::QuantizedLinear;
@@ -80,6 +84,7 @@ class GptqLinear : public QuantizedLinear {
 
   GptqTensors packed(GptqZeros convention) const { return pack_gptq(matrix_, convention); }
   std::string describe() const override;  // "GptqLinear int4 g128 act-order" / "... (ExLlama path, from AWQ)"
+  std::unique_ptr<DeviceLinear> to_device(const DeviceLinearOptions& options) const override;
 
  private:
   using QuantizedLinear::QuantizedLinear;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "layers/separate_device_linears.h"
 #include "runtime/error.h"
 
 namespace runllm {
@@ -35,6 +36,12 @@ std::string SeparateLinears::describe() const {
     if (text.find(description) == std::string::npos) text += (text.empty() ? "" : " + ") + description;
   }
   return text;
+}
+
+std::unique_ptr<DeviceLinear> SeparateLinears::to_device(const DeviceLinearOptions& options) const {
+  std::vector<std::unique_ptr<DeviceLinear>> parts;
+  for (const auto& part : parts_) parts.push_back(part->to_device(options));
+  return std::make_unique<SeparateDeviceLinears>(std::move(parts));
 }
 
 }  // namespace runllm

@@ -9,6 +9,7 @@
 
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/int8_gemm.h"
+#include "layers/w8a8_device_linear.h"
 #include "model/safetensors.h"
 #include "runtime/dtype.h"
 #include "runtime/error.h"
@@ -238,13 +239,14 @@ std::string W8A8Linear::describe() const {
 
 std::unique_ptr<FakeW8A8Linear> FakeW8A8Linear::from_dense(const DenseLinear& dense) {
   const int64_t N = dense.out_features(), K = dense.in_features();
-  const RowQuantized rows = quantize_rows(dense.weight(), N, K);
+  RowQuantized rows = quantize_rows(dense.weight(), N, K);
   std::vector<float> weight(static_cast<size_t>(N * K));
   for (int64_t n = 0; n < N; ++n)
     for (int64_t k = 0; k < K; ++k)
       weight[static_cast<size_t>(n * K + k)] =
           static_cast<float>(rows.q[static_cast<size_t>(n * K + k)]) * rows.scale[static_cast<size_t>(n)];
-  return std::unique_ptr<FakeW8A8Linear>(new FakeW8A8Linear(std::move(weight), dense.bias(), N, K));
+  return std::unique_ptr<FakeW8A8Linear>(
+      new FakeW8A8Linear(std::move(rows.q), std::move(rows.scale), std::move(weight), dense.bias(), N, K));
 }
 
 void FakeW8A8Linear::forward(const float* x, int64_t M, float* y) const {
@@ -257,6 +259,14 @@ void FakeW8A8Linear::forward(const float* x, int64_t M, float* y) const {
       x_grid[static_cast<size_t>(t * K_ + k)] =
           static_cast<float>(xq[static_cast<size_t>(t * K_ + k)]) * a_scale[static_cast<size_t>(t)];
   cpu::linear_forward(x_grid.data(), weight_.data(), bias_.empty() ? nullptr : bias_.data(), M, N_, K_, y);
+}
+
+std::unique_ptr<DeviceLinear> W8A8Linear::to_device(const DeviceLinearOptions& options) const {
+  return W8A8DeviceLinear::upload(weight_, weight_scale_, input_scale_, bias_, N_, K_, options);
+}
+
+std::unique_ptr<DeviceLinear> FakeW8A8Linear::to_device(const DeviceLinearOptions& options) const {
+  return W8A8DeviceLinear::upload(q_, scale_, std::nullopt, bias_, N_, K_, options);
 }
 
 }  // namespace runllm

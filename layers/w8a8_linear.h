@@ -41,6 +41,7 @@ class W8A8Linear : public Linear {
   // -127, 127); y = (Σ xq · w) · a_scale · w_scale[n] (+ b) with exact int32 accumulation.
   void forward(const float* x, int64_t M, float* y) const override;
   std::string describe() const override;  // "W8A8Linear int8 per-channel, dynamic per-token activations"
+  std::unique_ptr<DeviceLinear> to_device(const DeviceLinearOptions& options) const override;
 
   const std::vector<int8_t>& weight() const { return weight_; }        // [N, K]
   const std::vector<float>& weight_scale() const { return weight_scale_; }  // [N]
@@ -65,10 +66,16 @@ class FakeW8A8Linear : public Linear {
   int64_t out_features() const override { return N_; }
   void forward(const float* x, int64_t M, float* y) const override;
   std::string describe() const override { return "FakeW8A8Linear (int8 grid, fp32 math)"; }
+  // On the GPU the int8 grid is run as real W8A8 (the same integers and scales; the products sum
+  // exactly in int32 instead of in floating point).
+  std::unique_ptr<DeviceLinear> to_device(const DeviceLinearOptions& options) const override;
 
  private:
-  FakeW8A8Linear(std::vector<float> weight, std::vector<float> bias, int64_t N, int64_t K)
-      : weight_(std::move(weight)), bias_(std::move(bias)), N_(N), K_(K) {}
+  FakeW8A8Linear(std::vector<int8_t> q, std::vector<float> scale, std::vector<float> weight, std::vector<float> bias,
+                 int64_t N, int64_t K)
+      : q_(std::move(q)), scale_(std::move(scale)), weight_(std::move(weight)), bias_(std::move(bias)), N_(N), K_(K) {}
+  std::vector<int8_t> q_;      // [N, K]
+  std::vector<float> scale_;   // [N]
   std::vector<float> weight_;  // [N, K] on the int8 grid
   std::vector<float> bias_;
   int64_t N_, K_;

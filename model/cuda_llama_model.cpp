@@ -10,8 +10,6 @@
 #include "kernels/cpu/norm_rope.h"
 #include "kernels/cuda/attention.h"
 #include "kernels/cuda/elementwise.h"
-#include "kernels/cuda/gemm.h"
-#include "kernels/cuda/gemv.h"
 #include "kernels/cuda/norm_rope.h"
 #include "kernels/cuda/sampling.h"
 #include "model/llama_model.h"
@@ -65,28 +63,16 @@ T* typed(void* p) {
 
 }  // namespace
 
-// One row (decode) goes through the GEMV kernel, with the bias fused; more rows through cuBLAS.
-template <typename T, typename Out>
-void CudaLlamaModel::run_linear(const CudaLinear& linear, const T* x, int64_t M, Out* y) {
-  const T* weight = typed<T>(linear.weight);
-  const T* bias = typed<T>(linear.bias);
-  const cudaStream_t stream = context_.stream();
-  if (M == 1 && decode_gemv_ && cuda::gemv_supports(linear.K, x, weight)) {
-    cuda::GemvArgs<T, Out> args;
-    args.x = x;
-    args.weight = weight;
-    args.bias = bias;
-    args.N = linear.N;
-    args.K = linear.K;
-    args.y = y;
-    cuda::gemv(args, stream);
-    return;
-  }
-  cuda::linear_forward(context_.cublas(), x, weight, M, linear.N, linear.K, y, stream);
-  if (bias) {
-    if constexpr (std::is_same_v<T, Out>) cuda::add_bias_rows(y, bias, M, linear.N, stream);
-    else throw Error("--device cuda: a bias on a linear with fp32 output is not supported");
-  }
+void CudaLlamaModel::run_linear(const DeviceLinear& linear, const void* x, int64_t M, void* y, bool fp32_output) const {
+  DeviceRun run;
+  run.stream = context_.stream();
+  run.cublas = context_.cublas();
+  run.cublaslt = context_.cublaslt();
+  run.cublaslt_workspace = context_.cublaslt_workspace();
+  run.cublaslt_workspace_bytes = context_.cublaslt_workspace_bytes();
+  run.workspace = linear_workspace_.get();
+  run.workspace_bytes = linear_workspace_.bytes();
+  linear.forward(x, M, y, run, fp32_output);
 }
 
 CudaLlamaModel::CudaLlamaModel(const ModelConfig& config, CudaContext& context, CudaWeights weights,
@@ -95,25 +81,23 @@ CudaLlamaModel::CudaLlamaModel(const ModelConfig& config, CudaContext& context, 
       context_(context),
       weights_(std::move(weights)),
       dtype_(weights_.dtype),
-      decode_gemv_(options.decode_gemv),
       use_graph_(options.use_graph) {
-  if (weights_.lm_head.bias) throw Error("--device cuda: an lm_head bias is not supported");
   allocate_buffers(options);
   if (options.verbose) {
     std::fprintf(stderr, "cuda: %s\n", context_.device_name().c_str());
     for (const std::string& note : weights_.notes) std::fprintf(stderr, "cuda weights: %s\n", note.c_str());
+    for (const std::string& line : weights_.kernel_report(max_batch_))
+      std::fprintf(stderr, "cuda kernels: %s\n", line.c_str());
     const char* dtype = activation_dtype_name(dtype_);
     std::fprintf(stderr,
-                 "cuda memory: weights %.1f MiB (%s, uploaded layer by layer: device peak at load = the final "
-                 "weights), activations %.1f MiB (batches of %lld rows), KV cache %.1f MiB (%lld positions, %s), "
-                 "free after load %.1f MiB\n",
-                 mebibytes(weights_.memory.bytes()), dtype, mebibytes(activations_.bytes()),
-                 static_cast<long long>(max_batch_), mebibytes(kv_memory_.bytes()),
+                 "cuda memory: weights %.1f MiB (uploaded layer by layer: device peak at load = the final "
+                 "weights), activations %.1f MiB (batches of %lld rows) + linear workspace %.1f MiB, KV cache "
+                 "%.1f MiB (%lld positions, %s), free after load %.1f MiB\n",
+                 mebibytes(weights_.device_bytes()), mebibytes(activations_.bytes()),
+                 static_cast<long long>(max_batch_), mebibytes(linear_workspace_.bytes()), mebibytes(kv_memory_.bytes()),
                  static_cast<long long>(kv_capacity_), dtype, mebibytes(context_.free_bytes()));
     std::fprintf(stderr,
-                 "cuda: activations %s (fp32 accumulation, fp32 logits); linears: %s, cuBLAS for prompt rows; "
-                 "decode %s\n",
-                 dtype, decode_gemv_ ? "GEMV kernel for one row" : "cuBLAS for one row",
+                 "cuda: activations %s (fp32 accumulation, fp32 logits); decode %s\n", dtype,
                  use_graph_ ? "as a CUDA graph" : "without a graph");
   }
 }
@@ -128,14 +112,15 @@ CudaLlamaModel::~CudaLlamaModel() {
 std::unique_ptr<CudaLlamaModel> CudaLlamaModel::upload(const LlamaModel& model, CudaContext& context,
                                                        const CudaModelOptions& options) {
   check_supported(model.config());
-  CudaWeights weights = upload_weights(model, activation_dtype(model.config(), options));
+  CudaWeights weights = upload_weights(model, activation_dtype(model.config(), options), options.thresholds);
   return std::unique_ptr<CudaLlamaModel>(new CudaLlamaModel(model.config(), context, std::move(weights), options));
 }
 
 std::unique_ptr<CudaLlamaModel> CudaLlamaModel::random(const ModelConfig& config, CudaContext& context,
                                                        const CudaModelOptions& options, uint64_t seed) {
   check_supported(config);
-  CudaWeights weights = random_weights(config, activation_dtype(config, options), context, seed);
+  CudaWeights weights =
+      random_weights(config, activation_dtype(config, options), options.format, options.thresholds, context, seed);
   return std::unique_ptr<CudaLlamaModel>(new CudaLlamaModel(config, context, std::move(weights), options));
 }
 
@@ -165,6 +150,12 @@ void CudaLlamaModel::allocate_buffers(const CudaModelOptions& options) {
   DeviceArena sizing;
   take_all(sizing);
   activations_ = DeviceMemory(sizing.used(), "activations (" + std::to_string(B) + " rows)");
+  // Scratch of the quantized linears (dequantized weights, int8 activations): the largest need of
+  // any one linear at any batch size up to B.
+  size_t workspace = 0;
+  for (int64_t m : {int64_t{1}, B}) workspace = std::max(workspace, weights_.workspace_bytes(m));
+  for (int64_t m = 2; m < B; m *= 2) workspace = std::max(workspace, weights_.workspace_bytes(m));
+  linear_workspace_ = DeviceMemory(std::max<size_t>(workspace, 256), "the quantized linears' workspace");
   DeviceArena arena(activations_);
   take_all(arena);
   const std::vector<float> inv_freq = rope_frequencies(c);
@@ -223,7 +214,7 @@ void CudaLlamaModel::enqueue_layer(int64_t l, int64_t M, int64_t past, bool grap
   T* activated = typed<T>(activated_);
 
   if (l == 0) cuda::rms_norm(x, typed<T>(w.input_norm), M, H, c.rms_norm_eps, normed, stream);
-  run_linear(w.qkv, normed, M, qkv);
+  run_linear(*w.qkv, normed, M, qkv);
   cuda::RopeArgs<T> rope;
   rope.x = qkv;
   rope.M = M;
@@ -265,11 +256,11 @@ void CudaLlamaModel::enqueue_layer(int64_t l, int64_t M, int64_t past, bool grap
   if (M == 1) cuda::attention_decode(attention, decode_workspace_, decode_workspace_bytes_, stream);
   else cuda::attention_prefill(attention, stream);
 
-  run_linear(w.o, attention_out, M, projected);
+  run_linear(*w.o, attention_out, M, projected);
   cuda::add_rms_norm(x, projected, typed<T>(w.post_attention_norm), M, H, c.rms_norm_eps, normed, stream);
-  run_linear(w.gate_up, normed, M, gate_up);
+  run_linear(*w.gate_up, normed, M, gate_up);
   cuda::silu_mul(gate_up, M, I, activated, stream);
-  run_linear(w.down, activated, M, projected);
+  run_linear(*w.down, activated, M, projected);
   // The residual add fused with the next layer's input norm.
   if (l + 1 < static_cast<int64_t>(weights_.layers.size()))
     cuda::add_rms_norm(x, projected, typed<T>(weights_.layers[static_cast<size_t>(l + 1)].input_norm), M, H,
@@ -297,7 +288,7 @@ void CudaLlamaModel::enqueue_forward_typed(int64_t M, int64_t past, int64_t logi
   if (rows <= 0) return;
   // Only the rows that need logits go through the final norm and lm_head (V is large).
   cuda::rms_norm(x + logit_row0 * H, typed<T>(weights_.final_norm), rows, H, c.rms_norm_eps, normed, stream);
-  run_linear(weights_.lm_head, normed, rows, logits_);
+  run_linear(*weights_.lm_head, normed, rows, logits_, true);
 }
 
 void CudaLlamaModel::stage_tokens(const int32_t* tokens, int64_t M, int64_t past) {

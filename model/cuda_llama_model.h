@@ -24,7 +24,10 @@ struct CudaModelOptions {
   int64_t max_batch = 512;     // rows per forward batch (longer prompts run in several)
   std::string dtype = "auto";  // activations: auto (bf16 for a bf16 checkpoint, else fp16) | fp16 | bf16
   bool use_graph = true;       // decode through the captured CUDA graph
-  bool decode_gemv = true;     // M == 1 linears through cuda::gemv (false: cuBLAS, for comparison)
+  // Up to which M each family's small-M kernel runs (the committed measurements by default;
+  // --cublas-decode sets dense_gemv_max_rows to 0 for comparison).
+  KernelThresholds thresholds = measured_kernel_thresholds();
+  SyntheticFormat format = SyntheticFormat::Dense;  // random(): the linears' format
   bool verbose = false;        // memory and weight-path report on stderr
 };
 
@@ -51,7 +54,7 @@ class CudaLlamaModel : public DecoderBackend {
   // Copies the logits the last run_for_sampling() left on the device ([V] fp32) to host memory.
   void copy_last_logits(float* host) const;
   int64_t allocated_capacity() const { return kv_capacity_; }
-  size_t linear_bytes() const { return weights_.linear_bytes; }  // weight bytes one decode step reads
+  size_t linear_bytes() const { return weights_.linear_bytes(); }  // weight bytes one decode step reads
   const CudaWeights& weights() const { return weights_; }
   // Decode of one token fed from the device (the last sampled id): for benchmarks, with no host sync.
   void decode_from_device_token();
@@ -70,8 +73,7 @@ class CudaLlamaModel : public DecoderBackend {
   void enqueue_forward_typed(int64_t M, int64_t past, int64_t logit_row0, bool graph_decode);
   template <typename T>
   void enqueue_layer(int64_t l, int64_t M, int64_t past, bool graph_decode);
-  template <typename T, typename Out>
-  void run_linear(const CudaLinear& linear, const T* x, int64_t M, Out* y);
+  void run_linear(const DeviceLinear& linear, const void* x, int64_t M, void* y, bool fp32_output = false) const;
   void decode_step(bool token_on_device);
   void stage_tokens(const int32_t* tokens, int64_t M, int64_t past);
 
@@ -79,7 +81,6 @@ class CudaLlamaModel : public DecoderBackend {
   CudaContext& context_;
   CudaWeights weights_;
   DType dtype_ = DType::F16;  // activations, weights and KV cache: F16 or BF16
-  bool decode_gemv_ = true;
   int64_t max_batch_ = 0;
   int64_t kv_capacity_ = 0;  // positions allocated
   int64_t capacity_ = 0;     // positions usable in this run (reset)
@@ -87,6 +88,7 @@ class CudaLlamaModel : public DecoderBackend {
 
   // Buffers of 2-byte elements of dtype_ are untyped here and typed in the enqueue functions.
   DeviceMemory kv_memory_;      // [L][2][kv_capacity, kv_dim] dtype_
+  DeviceMemory linear_workspace_;  // scratch of the linears (DeviceLinear::workspace_bytes)
   DeviceMemory activations_;    // every buffer below
   void* x_ = nullptr;           // [B, H] the residual stream
   void* normed_ = nullptr;      // [B, H]

@@ -4,11 +4,12 @@
 #include <cuda_fp16.h>
 
 #include <algorithm>
-#include <cstring>
+#include <map>
 
 #include "kernels/cuda/random_fill.h"
-#include "layers/dense_linear.h"
-#include "layers/quantized_linear.h"
+#include "layers/dense_device_linear.h"
+#include "layers/group_quant_device_linear.h"
+#include "layers/w8a8_device_linear.h"
 #include "model/llama_model.h"
 #include "runtime/cuda_check.h"
 #include "runtime/dtype.h"
@@ -18,90 +19,39 @@ namespace runllm {
 
 namespace {
 
-// Where every tensor goes in the one weight block. Run once on a counting arena (sizes only) and
-// once on the real one; both passes take the same pieces in the same order.
-// Elements are 2 bytes (fp16 or bf16), handed out as uint16_t.
-struct WeightLayout {
+// Embeddings and norms in one block. Run once on a counting arena (sizes only) and once on the
+// real one; both passes take the same pieces in the same order. Elements are 2 bytes (fp16 or bf16).
+struct NormLayout {
   uint16_t* embed_tokens = nullptr;
-  struct Layer {
-    uint16_t *input_norm, *post_attention_norm, *qkv, *qkv_bias, *o, *o_bias, *gate_up, *gate_up_bias, *down,
-        *down_bias;
-  };
-  std::vector<Layer> layers;
+  std::vector<std::pair<uint16_t*, uint16_t*>> layer_norms;  // input, post-attention
   uint16_t* final_norm = nullptr;
-  uint16_t* lm_head = nullptr;  // null when tied
-  uint16_t* lm_head_bias = nullptr;
 };
 
-WeightLayout plan(DeviceArena& arena, const ModelConfig& c, bool tied) {
-  const int64_t H = c.hidden_size, I = c.intermediate_size, V = c.vocab_size;
-  const int64_t qkv_rows = c.q_dim() + 2 * c.kv_dim();
-  WeightLayout layout;
-  layout.embed_tokens = arena.take<uint16_t>(V * H);
-  for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
-    WeightLayout::Layer w{};
-    w.input_norm = arena.take<uint16_t>(H);
-    w.post_attention_norm = arena.take<uint16_t>(H);
-    w.qkv = arena.take<uint16_t>(qkv_rows * H);
-    w.qkv_bias = arena.take<uint16_t>(qkv_rows);
-    w.o = arena.take<uint16_t>(H * c.q_dim());
-    w.o_bias = arena.take<uint16_t>(H);
-    w.gate_up = arena.take<uint16_t>(2 * I * H);
-    w.gate_up_bias = arena.take<uint16_t>(2 * I);
-    w.down = arena.take<uint16_t>(H * I);
-    w.down_bias = arena.take<uint16_t>(H);
-    layout.layers.push_back(w);
-  }
-  layout.final_norm = arena.take<uint16_t>(H);
-  if (!tied) {
-    layout.lm_head = arena.take<uint16_t>(V * H);
-    layout.lm_head_bias = arena.take<uint16_t>(V);
-  }
+NormLayout plan(DeviceArena& arena, const ModelConfig& c) {
+  NormLayout layout;
+  layout.embed_tokens = arena.take<uint16_t>(c.vocab_size * c.hidden_size);
+  for (int64_t l = 0; l < c.num_hidden_layers; ++l)
+    layout.layer_norms.emplace_back(arena.take<uint16_t>(c.hidden_size), arena.take<uint16_t>(c.hidden_size));
+  layout.final_norm = arena.take<uint16_t>(c.hidden_size);
   return layout;
 }
 
-size_t linear_bytes_of(const ModelConfig& c) {
-  const int64_t H = c.hidden_size, I = c.intermediate_size;
-  const int64_t per_layer = (c.q_dim() + 2 * c.kv_dim()) * H + H * c.q_dim() + 2 * I * H + H * I;
-  return static_cast<size_t>(per_layer * c.num_hidden_layers + c.vocab_size * H) * sizeof(uint16_t);
-}
-
-// Dense fp32 weight [N, K] and bias ([N] or empty) of any Linear.
-struct HostLinear {
-  std::vector<float> weight;
-  std::vector<float> bias;
-  std::string how;
-};
-
-HostLinear dense_of(const Linear& linear) {
-  if (const auto* dense = dynamic_cast<const DenseLinear*>(&linear))
-    return {dense->weight(), dense->bias(), "dense"};
-  if (const auto* quantized = dynamic_cast<const QuantizedLinear*>(&linear))
-    return {quantized->dequantized_weight(), quantized->bias(),
-            "dequantized at load (quantized GPU kernels are not built yet)"};
-  // Any other implementation (W8A8, separate q/k/v): read W and b back through forward():
-  // forward(0) = b and forward(e_k) - b = column k of W.
-  const int64_t N = linear.out_features(), K = linear.in_features();
-  HostLinear out;
-  out.how = "weights read back through the CPU linear's forward (its GPU kernel is not built yet)";
-  std::vector<float> zero(static_cast<size_t>(K), 0.0f);
-  out.bias.resize(static_cast<size_t>(N));
-  linear.forward(zero.data(), 1, out.bias.data());
-  out.weight.resize(static_cast<size_t>(N * K));
-  constexpr int64_t kRows = 256;
-  std::vector<float> x, y;
-  for (int64_t k0 = 0; k0 < K; k0 += kRows) {
-    const int64_t rows = std::min(kRows, K - k0);
-    x.assign(static_cast<size_t>(rows * K), 0.0f);
-    for (int64_t r = 0; r < rows; ++r) x[static_cast<size_t>(r * K + k0 + r)] = 1.0f;
-    y.resize(static_cast<size_t>(rows * N));
-    linear.forward(x.data(), rows, y.data());
-    for (int64_t r = 0; r < rows; ++r)
-      for (int64_t n = 0; n < N; ++n)
-        out.weight[static_cast<size_t>(n * K + k0 + r)] = y[static_cast<size_t>(r * N + n)] - out.bias[n];
+CudaWeights allocate_norms(const ModelConfig& c, DType dtype, NormLayout& layout) {
+  DeviceArena sizing;
+  plan(sizing, c);
+  CudaWeights weights;
+  weights.dtype = dtype;
+  weights.memory = DeviceMemory(sizing.used(), std::string("the ") + activation_dtype_name(dtype) + " embeddings");
+  DeviceArena arena(weights.memory);
+  layout = plan(arena, c);
+  weights.embed_tokens = layout.embed_tokens;
+  weights.final_norm = layout.final_norm;
+  weights.layers.resize(static_cast<size_t>(c.num_hidden_layers));
+  for (size_t l = 0; l < weights.layers.size(); ++l) {
+    weights.layers[l].input_norm = layout.layer_norms[l].first;
+    weights.layers[l].post_attention_norm = layout.layer_norms[l].second;
   }
-  if (std::all_of(out.bias.begin(), out.bias.end(), [](float b) { return b == 0.0f; })) out.bias.clear();
-  return out;
+  return weights;
 }
 
 // Rounds host fp32 values to `dtype` (F16 or BF16, nearest even) and copies them to the device.
@@ -117,74 +67,113 @@ void upload(uint16_t* device, const std::vector<float>& host, int64_t expected, 
   CUDA_CHECK(cudaMemcpy(device, staging.data(), staging.size() * sizeof(uint16_t), cudaMemcpyHostToDevice));
 }
 
-CudaLinear upload_linear(const Linear& linear, uint16_t* weight, uint16_t* bias, DType dtype, const std::string& what,
-                         std::vector<std::string>& notes) {
-  const HostLinear host = dense_of(linear);
-  const int64_t N = linear.out_features(), K = linear.in_features();
-  upload(weight, host.weight, N * K, dtype, what + " weight");
-  if (!host.bias.empty()) upload(bias, host.bias, N, dtype, what + " bias");
-  const std::string note = what.substr(what.rfind(' ') + 1) + ": " + host.how + ", " + activation_dtype_name(dtype);
-  if (std::find(notes.begin(), notes.end(), note) == notes.end()) notes.push_back(note);
-  return {weight, host.bias.empty() ? nullptr : bias, N, K};
-}
-
-
-// The pointers of a planned layout, as the device structs hold them (biases left out where absent).
-void fill_from_layout(CudaWeights& weights, const WeightLayout& layout, const ModelConfig& c, bool with_biases) {
-  const int64_t H = c.hidden_size, I = c.intermediate_size;
-  weights.embed_tokens = layout.embed_tokens;
-  for (const WeightLayout::Layer& w : layout.layers) {
-    CudaDecoderLayer layer;
-    layer.input_norm = w.input_norm;
-    layer.post_attention_norm = w.post_attention_norm;
-    layer.qkv = {w.qkv, with_biases ? w.qkv_bias : nullptr, c.q_dim() + 2 * c.kv_dim(), H};
-    layer.o = {w.o, with_biases ? w.o_bias : nullptr, H, c.q_dim()};
-    layer.gate_up = {w.gate_up, with_biases ? w.gate_up_bias : nullptr, 2 * I, H};
-    layer.down = {w.down, with_biases ? w.down_bias : nullptr, H, I};
-    weights.layers.push_back(layer);
-  }
-  weights.final_norm = layout.final_norm;
-  weights.lm_head = {layout.lm_head ? layout.lm_head : layout.embed_tokens,
-                     with_biases && layout.lm_head ? layout.lm_head_bias : nullptr, c.vocab_size, H};
-  weights.linear_bytes = linear_bytes_of(c);
+DeviceLinearOptions linear_options(DType dtype, const KernelThresholds& thresholds) {
+  DeviceLinearOptions options;
+  options.dtype = dtype;
+  options.thresholds = thresholds;
+  return options;
 }
 
 }  // namespace
 
 const char* activation_dtype_name(DType dtype) { return dtype == DType::BF16 ? "bf16" : "fp16"; }
 
-CudaWeights upload_weights(const LlamaModel& model, DType dtype) {
+size_t CudaWeights::linear_bytes() const {
+  size_t bytes = lm_head ? lm_head->weight_bytes() : 0;
+  for (const CudaDecoderLayer& layer : layers)
+    bytes += layer.qkv->weight_bytes() + layer.o->weight_bytes() + layer.gate_up->weight_bytes() +
+             layer.down->weight_bytes();
+  return bytes;
+}
+
+size_t CudaWeights::device_bytes() const {
+  // A tied lm_head reads embed_tokens, which `memory` already holds.
+  size_t bytes = memory.bytes() + linear_bytes();
+  if (lm_head && lm_head->weight_bytes() && embed_tokens) {
+    const auto* dense = dynamic_cast<const DenseDeviceLinear*>(lm_head.get());
+    if (dense && dense->borrows_weight()) bytes -= lm_head->weight_bytes();
+  }
+  return bytes;
+}
+
+size_t CudaWeights::workspace_bytes(int64_t M) const {
+  size_t bytes = lm_head ? lm_head->workspace_bytes(M) : 0;
+  for (const CudaDecoderLayer& layer : layers)
+    for (const DeviceLinear* linear : {layer.qkv.get(), layer.o.get(), layer.gate_up.get(), layer.down.get()})
+      bytes = std::max(bytes, linear->workspace_bytes(M));
+  return bytes;
+}
+
+std::vector<std::string> CudaWeights::kernel_report(int64_t prompt_rows) const {
+  // Consecutive layers with the same kernels collapse into one line ("layers 0-29 q/k/v: ...").
+  std::vector<std::string> lines;
+  const char* names[4] = {"q/k/v", "o", "gate/up", "down"};
+  for (int p = 0; p < 4; ++p) {
+    std::string previous;
+    size_t first = 0;
+    auto flush = [&](size_t last) {
+      if (previous.empty()) return;
+      lines.push_back("layers " + std::to_string(first) + "-" + std::to_string(last) + " " + names[p] + ": " +
+                      previous);
+    };
+    for (size_t l = 0; l < layers.size(); ++l) {
+      const CudaDecoderLayer& layer = layers[l];
+      const DeviceLinear* linear = p == 0 ? layer.qkv.get() : p == 1 ? layer.o.get() : p == 2 ? layer.gate_up.get()
+                                                                                             : layer.down.get();
+      const std::string text = "decode " + linear->kernel(1) + "; prompt (" + std::to_string(prompt_rows) +
+                               " rows) " + linear->kernel(prompt_rows);
+      if (text != previous) {
+        if (l > 0) flush(l - 1);
+        previous = text;
+        first = l;
+      }
+    }
+    flush(layers.size() - 1);
+  }
+  if (lm_head)
+    lines.push_back("lm_head: decode " + lm_head->kernel(1) + "; prompt " + lm_head->kernel(prompt_rows) +
+                    ", fp32 logits");
+  return lines;
+}
+
+SyntheticFormat parse_synthetic_format(const std::string& name) {
+  if (name == "dense" || name == "fp16" || name == "bf16") return SyntheticFormat::Dense;
+  if (name == "awq") return SyntheticFormat::Awq;
+  if (name == "gptq") return SyntheticFormat::Gptq;
+  if (name == "gptq-actorder") return SyntheticFormat::GptqActOrder;
+  if (name == "w8a8") return SyntheticFormat::W8A8;
+  throw Error("--format: unknown format \"" + name + "\" (known: fp16, awq, gptq, gptq-actorder, w8a8)");
+}
+
+CudaWeights upload_weights(const LlamaModel& model, DType dtype, const KernelThresholds& thresholds) {
   const ModelConfig& c = model.config();
   const int64_t H = c.hidden_size, V = c.vocab_size;
-  const bool tied = model.lm_head() == nullptr;
-  DeviceArena sizing;
-  plan(sizing, c, tied);
-  CudaWeights weights;
-  weights.dtype = dtype;
-  weights.memory = DeviceMemory(sizing.used(), std::string("the ") + activation_dtype_name(dtype) + " weights");
-  DeviceArena arena(weights.memory);
-  const WeightLayout layout = plan(arena, c, tied);
-  fill_from_layout(weights, layout, c, false);
-
-  // Layer by layer: one layer's staging on the host at a time, nothing extra on the device.
+  NormLayout layout;
+  CudaWeights weights = allocate_norms(c, dtype, layout);
+  const DeviceLinearOptions options = linear_options(dtype, thresholds);
   upload(layout.embed_tokens, model.embed_tokens(), V * H, dtype, "model.embed_tokens");
+  // Layer by layer: each linear's device layout is made from its own tensors, one at a time.
   for (int64_t l = 0; l < model.num_layers(); ++l) {
     const DecoderLayer& source = model.layer(l);
-    const WeightLayout::Layer& w = layout.layers[static_cast<size_t>(l)];
     const std::string prefix = "model.layers." + std::to_string(l) + " ";
     CudaDecoderLayer& layer = weights.layers[static_cast<size_t>(l)];
-    upload(w.input_norm, source.input_norm, H, dtype, prefix + "input_layernorm");
-    upload(w.post_attention_norm, source.post_attention_norm, H, dtype, prefix + "post_attention_layernorm");
-    layer.qkv = upload_linear(*source.qkv, w.qkv, w.qkv_bias, dtype, prefix + "q/k/v", weights.notes);
-    layer.o = upload_linear(*source.o, w.o, w.o_bias, dtype, prefix + "o", weights.notes);
-    layer.gate_up = upload_linear(*source.gate_up, w.gate_up, w.gate_up_bias, dtype, prefix + "gate/up", weights.notes);
-    layer.down = upload_linear(*source.down, w.down, w.down_bias, dtype, prefix + "down", weights.notes);
+    const auto& norms = layout.layer_norms[static_cast<size_t>(l)];
+    upload(norms.first, source.input_norm, H, dtype, prefix + "input_layernorm");
+    upload(norms.second, source.post_attention_norm, H, dtype, prefix + "post_attention_layernorm");
+    layer.qkv = source.qkv->to_device(options);
+    layer.o = source.o->to_device(options);
+    layer.gate_up = source.gate_up->to_device(options);
+    layer.down = source.down->to_device(options);
   }
   upload(layout.final_norm, model.final_norm(), H, dtype, "model.norm");
-  if (!tied)
-    weights.lm_head = upload_linear(*model.lm_head(), layout.lm_head, layout.lm_head_bias, dtype, "lm_head", weights.notes);
-  else
-    weights.notes.push_back(std::string("lm_head: tied to embed_tokens, ") + activation_dtype_name(dtype) + ", fp32 logits");
+  if (model.lm_head()) {
+    weights.lm_head = model.lm_head()->to_device(options);
+  } else {
+    weights.lm_head = DenseDeviceLinear::borrowed(layout.embed_tokens, V, H, options);
+    weights.notes.push_back("lm_head: tied to embed_tokens");
+  }
+  weights.notes.push_back(std::string("embeddings and norms ") + activation_dtype_name(dtype) +
+                          "; every linear in its own format's device layout");
   return weights;
 }
 
@@ -192,11 +181,9 @@ namespace {
 
 // Scales keep activations in fp16's range: weights ~U(-0.02, 0.02), norms ~U(-1, 1).
 template <typename T>
-void fill_random_weights(const CudaWeights& weights, const ModelConfig& c, const CudaContext& context,
-                         uint64_t seed) {
-  const cudaStream_t stream = context.stream();
-  const int64_t elements = static_cast<int64_t>(weights.memory.bytes() / sizeof(T));
-  cuda::fill_random(static_cast<T*>(weights.memory.get()), elements, seed, 0.02f, stream);
+void fill_random_norms(const CudaWeights& weights, const ModelConfig& c, cudaStream_t stream, uint64_t seed) {
+  cuda::fill_random(static_cast<T*>(const_cast<void*>(weights.embed_tokens)), c.vocab_size * c.hidden_size, seed,
+                    0.02f, stream);
   const auto norm = [&](const void* p, uint64_t s) {
     cuda::fill_random(static_cast<T*>(const_cast<void*>(p)), c.hidden_size, s, 1.0f, stream);
   };
@@ -207,40 +194,75 @@ void fill_random_weights(const CudaWeights& weights, const ModelConfig& c, const
   norm(weights.final_norm, seed + 3);
 }
 
+std::unique_ptr<DeviceLinear> random_linear(SyntheticFormat format, int64_t N, int64_t K,
+                                            const DeviceLinearOptions& options, uint64_t seed, cudaStream_t stream) {
+  constexpr int kBits = 4;
+  constexpr int64_t kGroupSize = 128;
+  switch (format) {
+    case SyntheticFormat::Awq:
+    case SyntheticFormat::Gptq:
+      return GroupQuantDeviceLinear::random(kBits, kGroupSize, false, N, K, options, seed, stream);
+    case SyntheticFormat::GptqActOrder:
+      return GroupQuantDeviceLinear::random(kBits, kGroupSize, true, N, K, options, seed, stream);
+    case SyntheticFormat::W8A8:
+      return W8A8DeviceLinear::random(N, K, options, seed, stream);
+    case SyntheticFormat::Dense:
+      break;
+  }
+  return DenseDeviceLinear::random(N, K, options, seed, stream);
+}
+
 }  // namespace
 
-CudaWeights random_weights(const ModelConfig& c, DType dtype, const CudaContext& context, uint64_t seed) {
-  DeviceArena sizing;
-  plan(sizing, c, c.tie_word_embeddings);
-  CudaWeights weights;
-  weights.dtype = dtype;
-  weights.memory = DeviceMemory(sizing.used(), std::string("the ") + activation_dtype_name(dtype) + " weights");
-  DeviceArena arena(weights.memory);
-  const WeightLayout layout = plan(arena, c, c.tie_word_embeddings);
-  fill_from_layout(weights, layout, c, false);
-  if (dtype == DType::BF16) fill_random_weights<__nv_bfloat16>(weights, c, context, seed);
-  else fill_random_weights<__half>(weights, c, context, seed);
+CudaWeights random_weights(const ModelConfig& c, DType dtype, SyntheticFormat format,
+                           const KernelThresholds& thresholds, const CudaContext& context, uint64_t seed) {
+  NormLayout layout;
+  CudaWeights weights = allocate_norms(c, dtype, layout);
+  const cudaStream_t stream = context.stream();
+  if (dtype == DType::BF16) fill_random_norms<__nv_bfloat16>(weights, c, stream, seed);
+  else fill_random_norms<__half>(weights, c, stream, seed);
+  const DeviceLinearOptions options = linear_options(dtype, thresholds);
+  const int64_t H = c.hidden_size, I = c.intermediate_size;
+  uint64_t s = seed + 100;
+  for (CudaDecoderLayer& layer : weights.layers) {
+    layer.qkv = random_linear(format, c.q_dim() + 2 * c.kv_dim(), H, options, s++, stream);
+    layer.o = random_linear(format, H, c.q_dim(), options, s++, stream);
+    layer.gate_up = random_linear(format, 2 * I, H, options, s++, stream);
+    layer.down = random_linear(format, H, I, options, s++, stream);
+  }
+  // lm_head stays dense, as every quantizer leaves it.
+  weights.lm_head = c.tie_word_embeddings ? DenseDeviceLinear::borrowed(layout.embed_tokens, c.vocab_size, H, options)
+                                          : DenseDeviceLinear::random(c.vocab_size, H, options, s, stream);
   context.synchronize();
-  weights.notes.push_back(std::string("random ") + activation_dtype_name(dtype) +
-                          " weights generated on the GPU (synthetic model, speed only)");
+  weights.notes.push_back(std::string("random weights generated on the GPU (synthetic model, speed only), ") +
+                          activation_dtype_name(dtype) + " activations");
   return weights;
 }
 
 ModelConfig synthetic_config(const std::string& name) {
-  if (name != "llama2-7b") throw Error("--synthetic: unknown model \"" + name + "\" (known: llama2-7b)");
   ModelConfig c;
   c.architecture = "LlamaForCausalLM";
   c.hidden_size = 4096;
-  c.intermediate_size = 11008;
   c.num_hidden_layers = 32;
   c.num_attention_heads = 32;
-  c.num_key_value_heads = 32;
   c.head_dim = 128;
-  c.vocab_size = 32000;
-  c.max_position_embeddings = 4096;
   c.rms_norm_eps = 1e-5f;
-  c.rope_theta = 10000.0f;
   c.tie_word_embeddings = false;
+  if (name == "llama2-7b") {
+    c.intermediate_size = 11008;
+    c.num_key_value_heads = 32;
+    c.vocab_size = 32000;
+    c.max_position_embeddings = 4096;
+    c.rope_theta = 10000.0f;
+  } else if (name == "llama3-8b") {
+    c.intermediate_size = 14336;
+    c.num_key_value_heads = 8;
+    c.vocab_size = 128256;
+    c.max_position_embeddings = 8192;
+    c.rope_theta = 500000.0f;
+  } else {
+    throw Error("--synthetic: unknown model \"" + name + "\" (known: llama2-7b, llama3-8b)");
+  }
   return c;
 }
 

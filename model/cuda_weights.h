@@ -1,13 +1,15 @@
-// The decoder's weights on the GPU, in the activation type (fp16 or bf16), in one device allocation:
-// uploaded once from a loaded LlamaModel (layer by layer, so the device never holds more than the
-// final weights) or made up on the device for benchmarks (Llama-2-7B shapes with random values).
-// Pointers are untyped: every tensor holds 2-byte elements of CudaWeights::dtype.
+// The decoder's weights on the GPU: embeddings and norms in the activation type (fp16 or bf16) in
+// one device allocation, and every linear as the device side of its own format (DeviceLinear:
+// dense, AWQ, GPTQ, the ExLlama path, W8A8, each in the layout its kernels read). Uploaded once from
+// a loaded LlamaModel, layer by layer, or made up on the device for benchmarks (random weights of
+// Llama shapes, in any format). Norm and embedding pointers are untyped: 2-byte elements of dtype.
 #pragma once
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "layers/device_linear.h"
 #include "model/config.h"
 #include "runtime/dtype.h"
 #include "runtime/cuda_context.h"
@@ -16,46 +18,53 @@ namespace runllm {
 
 class LlamaModel;
 
-// One linear on the device: y[M, N] = x[M, K] · Wᵀ (+ b).
-struct CudaLinear {
-  const void* weight = nullptr;  // [N, K] row-major
-  const void* bias = nullptr;    // [N], null when the linear has none
-  int64_t N = 0, K = 0;
-};
-
 struct CudaDecoderLayer {
   const void* input_norm = nullptr;             // [H]
   const void* post_attention_norm = nullptr;    // [H]
-  CudaLinear qkv;                               // [q_dim + 2 * kv_dim, H], rows q | k | v
-  CudaLinear o;                                 // [H, q_dim]
-  CudaLinear gate_up;                           // [2 * I, H], rows gate | up
-  CudaLinear down;                              // [H, I]
+  std::unique_ptr<DeviceLinear> qkv;            // [q_dim + 2 * kv_dim, H], rows q | k | v
+  std::unique_ptr<DeviceLinear> o;              // [H, q_dim]
+  std::unique_ptr<DeviceLinear> gate_up;        // [2 * I, H], rows gate | up
+  std::unique_ptr<DeviceLinear> down;           // [H, I]
 };
 
 struct CudaWeights {
-  DType dtype = DType::F16;             // F16 or BF16: the element type of every tensor below
-  DeviceMemory memory;                  // every tensor below lives in this one block
+  DType dtype = DType::F16;             // F16 or BF16: the activation type
+  DeviceMemory memory;                  // embed_tokens and the norms
   const void* embed_tokens = nullptr;   // [V, H]
   std::vector<CudaDecoderLayer> layers; // [L]
   const void* final_norm = nullptr;     // [H]
-  CudaLinear lm_head;                   // [V, H]; weight == embed_tokens when tied
-  size_t linear_bytes = 0;              // bytes of the decoder linears and lm_head (read once per decoded token)
-  std::vector<std::string> notes;       // for --verbose: how each kind of linear got to the GPU
+  std::unique_ptr<DeviceLinear> lm_head;  // [V, H]; a view of embed_tokens when tied
+  std::vector<std::string> notes;       // for --verbose: where the weights came from
+
+  // Bytes of the decoder linears and lm_head (read once per decoded token).
+  size_t linear_bytes() const;
+  // Device bytes of all weights (embeddings, norms, linears in their own layouts).
+  size_t device_bytes() const;
+  // Scratch the linears need for M rows (the largest of any one of them).
+  size_t workspace_bytes(int64_t M) const;
+  // For --verbose: per group of layers, the kernel each projection runs for decode and prompt rows.
+  std::vector<std::string> kernel_report(int64_t prompt_rows) const;
 };
+
+// What the synthetic benchmark models' linears are made of (--format).
+enum class SyntheticFormat { Dense, Awq, Gptq, GptqActOrder, W8A8 };
+SyntheticFormat parse_synthetic_format(const std::string& name);  // dense|fp16|awq|gptq|gptq-actorder|w8a8
 
 // "fp16" or "bf16", as --dtype spells the activation types.
 const char* activation_dtype_name(DType dtype);
 
-// Converts each layer's linears to dense `dtype` (F16 or BF16; quantized ones through their
-// dequantized weights: the quantized GPU kernels are a later step) and copies them to the device
-// one layer at a time.
-CudaWeights upload_weights(const LlamaModel& model, DType dtype);
+// Each layer's linears go to the device through their own format (Linear::to_device), one layer
+// at a time; embeddings and norms are rounded to `dtype` (F16 or BF16).
+CudaWeights upload_weights(const LlamaModel& model, DType dtype, const KernelThresholds& thresholds);
 
-// Random weights of the given shapes, generated on the device (no host copy): for speed only.
-CudaWeights random_weights(const ModelConfig& config, DType dtype, const CudaContext& context, uint64_t seed);
+// Random weights of the given shapes and format, generated on the device: for speed only. The
+// group-wise formats use 4 bits and groups of 128.
+CudaWeights random_weights(const ModelConfig& config, DType dtype, SyntheticFormat format,
+                           const KernelThresholds& thresholds, const CudaContext& context, uint64_t seed);
 
 // ModelConfig of the synthetic benchmark models: "llama2-7b" (hidden 4096, 32 layers, 32 heads,
-// intermediate 11008, vocab 32000). Throws runllm::Error for other names.
+// intermediate 11008, vocab 32000), "llama3-8b" (hidden 4096, 32 layers, 32 heads, 8 KV heads,
+// intermediate 14336, vocab 128256). Throws runllm::Error for other names.
 ModelConfig synthetic_config(const std::string& name);
 
 }  // namespace runllm

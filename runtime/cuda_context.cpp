@@ -82,11 +82,14 @@ CudaContext::CudaContext(int index) : index_(index) {
   constexpr size_t kCublasWorkspace = size_t{32} << 20;
   cublas_workspace_ = DeviceMemory(kCublasWorkspace, "the cuBLAS workspace");
   CUBLAS_CHECK(cublasSetWorkspace(cublas_, cublas_workspace_.get(), kCublasWorkspace));
+  CUBLAS_CHECK(cublasLtCreate(&cublaslt_));
+  cublaslt_workspace_ = DeviceMemory(kCublasWorkspace, "the cuBLASLt workspace");
 }
 
 CudaContext::~CudaContext() {
   if (stream_) cudaStreamSynchronize(stream_);
   if (cublas_) cublasDestroy(cublas_);
+  if (cublaslt_) cublasLtDestroy(cublaslt_);
   if (stream_) cudaStreamDestroy(stream_);
 }
 

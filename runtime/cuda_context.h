@@ -2,6 +2,7 @@
 // fixed workspace, so a CUDA graph can capture its calls), and checked device allocations whose
 // out-of-memory error says what was being allocated, how much was needed and how much was free.
 #pragma once
+#include <cublasLt.h>
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 
@@ -64,6 +65,9 @@ class CudaContext {
 
   cudaStream_t stream() const { return stream_; }
   cublasHandle_t cublas() const { return cublas_; }
+  cublasLtHandle_t cublaslt() const { return cublaslt_; }  // the int8 GEMMs of W8A8
+  void* cublaslt_workspace() const { return cublaslt_workspace_.get(); }
+  size_t cublaslt_workspace_bytes() const { return cublaslt_workspace_.bytes(); }
   const std::string& device_name() const { return name_; }  // "NVIDIA H100 80GB HBM3"
   size_t free_bytes() const;
   size_t total_bytes() const;
@@ -75,6 +79,8 @@ class CudaContext {
   cudaStream_t stream_ = nullptr;
   cublasHandle_t cublas_ = nullptr;
   DeviceMemory cublas_workspace_;
+  cublasLtHandle_t cublaslt_ = nullptr;
+  DeviceMemory cublaslt_workspace_;
 };
 
 // True when the CUDA runtime sees at least one GPU (no exception, no driver needed).
