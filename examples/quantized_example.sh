@@ -11,7 +11,7 @@ name="$1" quantize_args="$2" load_args="$3"
 shift 3
 model_dir="$("$root/scripts/fetch_model.sh")"
 out="$(dirname "$model_dir")/SmolLM2-135M-Instruct-$name"
-calibration="$root/../shared/data/calibration/pride_and_prejudice.txt"
+calibration="$root/tests/data/text/pride_and_prejudice.txt"
 if [ ! -f "$out/config.json" ]; then
   # shellcheck disable=SC2086  # the argument strings are word lists on purpose
   "$run_llm" quantize --model "$model_dir" --out "$out" --calib "$calibration" \

@@ -90,7 +90,7 @@ TEST_CASE("NUL bytes from stdin are tokenized as the byte they are", "[e2e][host
 TEST_CASE("a megabyte of prompt is refused quickly as longer than the context", "[e2e][hostile][errors]") {
   // 1 MiB of real text (wiki.test.raw, cut at a character boundary): far past --prompt's 128 KiB
   // argument limit, so it comes through --prompt-file.
-  std::string text = test::read_file(test::shared_data("wikitext-2-raw/wiki.test.raw"));
+  std::string text = test::read_file(test::text_data("wiki.test.raw"));
   REQUIRE(text.size() > (1u << 20));
   size_t cut = 1u << 20;
   while ((static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;

@@ -20,7 +20,7 @@ namespace {
 const char* const kTokenizerFiles[] = {"tokenizer.json", "tokenizer.model", "tokenizer_config.json",
                                        "special_tokens_map.json", "generation_config.json"};
 
-std::string calibration_text() { return test::shared_data("calibration/pride_and_prejudice.txt"); }
+std::string calibration_text() { return test::text_data("pride_and_prejudice.txt"); }
 
 // The smallest calibration that still runs every code path: 4 windows of 64 tokens.
 std::vector<std::string> tiny_calibration(const std::string& seed = "0") {
@@ -296,7 +296,7 @@ TEST_CASE("quantize refuses bad combinations with a clear message", "[e2e][quant
     refused({"--method", "w8a8", "--calib", "/nonexistent/calib.txt"}, {"/nonexistent/calib.txt", "not found"});
   }
   SECTION("the evaluation text") {
-    refused({"--method", "w8a8", "--calib", test::shared_data("wikitext-2-raw/wiki.test.raw")}, {"evaluation text"});
+    refused({"--method", "w8a8", "--calib", test::text_data("wiki.test.raw")}, {"evaluation text"});
   }
   SECTION("calibration windows longer than the text") {
     const std::string dir = test::make_temp_dir("quantize-short-text");

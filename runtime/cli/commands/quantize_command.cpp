@@ -44,7 +44,8 @@ Action register_quantize(CLI::App& app) {
   CLI::Option* sym = command->add_flag("--sym", q.sym, "gptq/rtn: symmetric zero points (2^(bits-1))");
   CLI::Option* calib = command->add_option(
       "--calib", q.calibration_file,
-      std::string("calibration text (UTF-8; never the evaluation text); default ") + kDefaultCalibrationFile);
+      std::string("calibration text (UTF-8; never the evaluation text); default: the repository's ") +
+          kDefaultCalibrationFile + ", found from the run-llm executable's directory upwards, else under the working directory");
   CLI::Option* samples =
       command->add_option("--calib-samples", q.calibration_samples, "calibration windows")->capture_default_str();
   CLI::Option* length =
