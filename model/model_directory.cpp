@@ -8,6 +8,7 @@
 #include "runtime/error.h"
 #include "runtime/json_parse.h"
 #include "runtime/vocab_limit.h"
+#include "tokenizer/chat_template.h"
 
 namespace runllm {
 
@@ -56,10 +57,9 @@ ModelDirectory open_model_directory(const std::string& dir, bool verbose, const 
     add_token_ids(generation_config["eos_token_id"], generation_config_path, result.eos_ids);
 
   result.tokenizer = load_tokenizer(dir);
-  const nlohmann::json tokenizer_config = read_optional_json(dir + "/tokenizer_config.json");
-  if (tokenizer_config.is_object() && tokenizer_config.contains("chat_template") &&
-      tokenizer_config["chat_template"].is_string())
-    result.chat_template = tokenizer_config["chat_template"].get<std::string>();
+  CheckpointChatTemplate chat_template = load_chat_template(dir);
+  result.chat_template = std::move(chat_template.text);
+  result.chat_template_source = std::move(chat_template.source);
   if (result.tokenizer->vocab_size() > result.config.vocab_size)
     throw Error(dir + ": tokenizer has " + std::to_string(result.tokenizer->vocab_size()) +
                 " tokens but config.json vocab_size is " + std::to_string(result.config.vocab_size));
