@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
+#include "model/quantize/quantizer.h"
 #include "runtime/error.h"
 #include "runtime/json_parse.h"
 #include "runtime/vocab_limit.h"
@@ -50,6 +51,10 @@ ModelDirectory open_model_directory(const std::string& dir, bool verbose, const 
   result.path = dir;
   result.config = load_model_config(dir);
   result.quant = load_quant_config(dir);
+  // --quantize awq-rtn / gptq-rtn: the group size must fit every linear; say which sizes do before loading.
+  if (result.quant.method == QuantMethod::None &&
+      (linears.quantize == LoadQuantization::AwqRtn || linears.quantize == LoadQuantization::GptqRtn))
+    check_group_size_fits(result.config, linears.group_size);
   for (int64_t id : result.config.eos_token_ids) result.eos_ids.insert(static_cast<int32_t>(id));
   const std::string generation_config_path = dir + "/generation_config.json";
   const nlohmann::json generation_config = read_optional_json(generation_config_path);
