@@ -5,9 +5,11 @@
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
+#include "model/quantize/quantizer.h"
 #include "runtime/error.h"
 #include "runtime/json_parse.h"
 #include "runtime/vocab_limit.h"
+#include "tokenizer/chat_template.h"
 
 namespace runllm {
 
@@ -49,6 +51,10 @@ ModelDirectory open_model_directory(const std::string& dir, bool verbose, const 
   result.path = dir;
   result.config = load_model_config(dir);
   result.quant = load_quant_config(dir);
+  // --quantize awq-rtn / gptq-rtn: the group size must fit every linear; say which sizes do before loading.
+  if (result.quant.method == QuantMethod::None &&
+      (linears.quantize == LoadQuantization::AwqRtn || linears.quantize == LoadQuantization::GptqRtn))
+    check_group_size_fits(result.config, linears.group_size);
   for (int64_t id : result.config.eos_token_ids) result.eos_ids.insert(static_cast<int32_t>(id));
   const std::string generation_config_path = dir + "/generation_config.json";
   const nlohmann::json generation_config = read_optional_json(generation_config_path);
@@ -56,10 +62,9 @@ ModelDirectory open_model_directory(const std::string& dir, bool verbose, const 
     add_token_ids(generation_config["eos_token_id"], generation_config_path, result.eos_ids);
 
   result.tokenizer = load_tokenizer(dir);
-  const nlohmann::json tokenizer_config = read_optional_json(dir + "/tokenizer_config.json");
-  if (tokenizer_config.is_object() && tokenizer_config.contains("chat_template") &&
-      tokenizer_config["chat_template"].is_string())
-    result.chat_template = tokenizer_config["chat_template"].get<std::string>();
+  CheckpointChatTemplate chat_template = load_chat_template(dir);
+  result.chat_template = std::move(chat_template.text);
+  result.chat_template_source = std::move(chat_template.source);
   if (result.tokenizer->vocab_size() > result.config.vocab_size)
     throw Error(dir + ": tokenizer has " + std::to_string(result.tokenizer->vocab_size()) +
                 " tokens but config.json vocab_size is " + std::to_string(result.config.vocab_size));

@@ -21,7 +21,8 @@ struct ModelDirectory {
   std::unique_ptr<LlamaModel> model;
   std::unique_ptr<Tokenizer> tokenizer;
   std::set<int32_t> eos_ids;     // from config.json and generation_config.json (each may list several)
-  std::string chat_template;     // tokenizer_config.json "chat_template" (empty when absent)
+  std::string chat_template;     // chat_template.jinja or tokenizer_config.json "chat_template" (empty when absent)
+  std::string chat_template_source;  // where it came from, or why there is none (load_chat_template)
 };
 
 // Throws runllm::Error naming the file at fault. `verbose` prints the per-layer choice to stderr.

@@ -33,9 +33,16 @@ const std::set<std::string> kGptqKeys = {
     "batch_size", "pad_token_id", "disable_exllama", "module_name_preceding_first_block", "block_name_to_quantize",
     "modules_in_block_to_quantize", "backend", "mse", "v2", "v2_alpha", "act_group_aware", "hyb_act",
     "true_sequential", "use_marlin", "modules_to_not_convert"};
+// compressed-tensors up to 0.20 (QuantizationConfig, plus what ModelCompressor adds when it saves):
+// "version" and "global_compression_ratio" are informational; kv_cache_scheme, sparsity_config,
+// moe_sparsity_config and transform_config are read below and refused by name unless absent, null or
+// empty (parse_compressed_tensors).
 const std::set<std::string> kCompressedTensorsKeys = {
     "quant_method", "version", "format", "quantization_status", "config_groups", "ignore", "kv_cache_scheme",
-    "global_compression_ratio", "sparsity_config", "transform_config"};
+    "global_compression_ratio", "sparsity_config", "moe_sparsity_config", "transform_config"};
+// One entry of config_groups (compressed-tensors QuantizationScheme).
+const std::set<std::string> kCompressedTensorsGroupKeys = {"targets", "weights", "input_activations",
+                                                           "output_activations", "format"};
 
 // compressed-tensors matches "re:" ignore entries with Python's re.match (anchored at the start
 // only). PCRE2 runs them with a match limit, so a pattern from the file cannot backtrack for hours.
@@ -178,6 +185,7 @@ void parse_gptq(const Reader& reader, QuantConfig& config) {
 // One quantization scheme of compressed-tensors: only int8 weights with int8 per-token or static
 // per-tensor activations (W8A8) is read.
 void parse_w8a8_group(const Reader& group, QuantConfig& config) {
+  group.check_keys(kCompressedTensorsGroupKeys, "compressed-tensors in a config group");
   const std::vector<std::string> targets = group.string_list("targets");
   if (targets != std::vector<std::string>{"Linear"})
     throw Error(group.where() + ": \"targets\" must be [\"Linear\"], got " +
@@ -211,7 +219,8 @@ void parse_w8a8_group(const Reader& group, QuantConfig& config) {
   else
     throw Error(inputs.where() + ": activation strategy \"" + input_strategy + "\" with dynamic " +
                 dynamic_value.dump() + " is not supported (token + dynamic, or tensor + static)");
-  if (group.present("output_activations")) throw Error(group.where() + ": output activation quantization is not supported");
+  if (group.present("output_activations"))
+    throw Error(group.where() + ": \"output_activations\" (output activation quantization) is not supported");
 }
 
 void parse_compressed_tensors(const Reader& reader, QuantConfig& config) {
@@ -221,9 +230,31 @@ void parse_compressed_tensors(const Reader& reader, QuantConfig& config) {
   const std::string status = reader.string_or("quantization_status", "compressed");
   if (status != "compressed" && status != "frozen")
     throw Error(reader.where() + ": quantization_status \"" + status + "\" is not supported (compressed)");
+  // Keys that would change the math are accepted only absent, null or empty (at their default).
   if (reader.present("kv_cache_scheme")) throw Error(reader.where() + ": \"kv_cache_scheme\" (quantized KV cache) is not supported");
-  if (reader.present("sparsity_config") && !reader.at("sparsity_config").empty())
-    throw Error(reader.where() + ": sparse compressed-tensors checkpoints are not supported");
+  if (reader.present("sparsity_config") && !reader.at("sparsity_config").empty()) {
+    // "dense" stores every weight as is (llm-compressor writes it with the measured global_sparsity);
+    // the sparse formats (sparse-24-bitmask, sparse-bitmask, ...) store them compressed.
+    const Reader sparsity(reader.at("sparsity_config"), reader.where() + ".sparsity_config");
+    if (!reader.at("sparsity_config").is_object() || sparsity.string_or("format", "") != "dense")
+      throw Error(reader.where() + ": \"sparsity_config\" " + reader.at("sparsity_config").dump() +
+                  " (sparse compressed-tensors weights) is not supported; only absent, null, {} or format \"dense\"");
+  }
+  if (reader.present("moe_sparsity_config") && !reader.at("moe_sparsity_config").empty())
+    throw Error(reader.where() + ": \"moe_sparsity_config\" " + reader.at("moe_sparsity_config").dump() +
+                " is not supported; only absent, null or {}");
+  if (reader.present("transform_config")) {
+    // Online rotations (SpinQuant / QuIP-style Hadamard transforms) change every linear's inputs.
+    const json& transform = reader.at("transform_config");
+    const bool no_groups = transform.is_object() &&
+                           (!transform.contains("config_groups") || transform.at("config_groups").is_null() ||
+                            transform.at("config_groups").empty());
+    if (!transform.empty() && !no_groups)
+      throw Error(reader.where() + ": \"transform_config\" (rotation transforms) is not supported; only absent, null or {}");
+  }
+  if (reader.present("global_compression_ratio") && !reader.at("global_compression_ratio").is_number())
+    throw Error(reader.where() + ": \"global_compression_ratio\" must be a number or null, got " +
+                reader.at("global_compression_ratio").dump());
   if (!reader.present("config_groups") || !reader.at("config_groups").is_object() || reader.at("config_groups").empty())
     throw Error(reader.where() + ": missing \"config_groups\"");
   if (reader.at("config_groups").size() != 1)

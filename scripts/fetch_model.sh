@@ -40,5 +40,6 @@ if [ ! -f "$model_dir/model.safetensors" ]; then
   rm -rf "$model_dir.partial"
   "$run_llm" convert "$gguf" --out "$model_dir.partial" >&2
   mv "$model_dir.partial" "$model_dir"
+  echo "fetch_model: converted into $model_dir" >&2
 fi
 echo "$model_dir"

@@ -19,7 +19,7 @@ namespace fs = std::filesystem;
 
 std::string source_dir() { return RUNLLM_SOURCE_DIR; }
 
-std::string shared_data(const std::string& relative) { return source_dir() + "/../shared/data/" + relative; }
+std::string text_data(const std::string& name) { return source_dir() + "/tests/data/text/" + name; }
 
 std::string model_dir() {
   std::string dir;

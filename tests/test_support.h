@@ -14,7 +14,7 @@ namespace runllm::test {
 // writes. Fails the calling test (never skips it) with a hint when the directory is missing.
 std::string model_dir();
 std::string source_dir();           // the repository root
-std::string shared_data(const std::string& relative);  // ../shared/data/<relative>
+std::string text_data(const std::string& name);  // tests/data/text/<name>: wiki.test.raw, pride_and_prejudice.txt
 std::string make_temp_dir(const std::string& tag);     // a fresh directory under the system temp dir
 
 struct CommandResult {

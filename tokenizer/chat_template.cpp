@@ -1,5 +1,13 @@
 #include "tokenizer/chat_template.h"
 
+#include <cstdint>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "runtime/error.h"
+#include "runtime/file_io.h"
+#include "runtime/json_parse.h"
+
 namespace runllm {
 
 namespace {
@@ -123,6 +131,40 @@ std::string end_of_turn_text(ChatFormat format) {
     case ChatFormat::Mistral: return "</s>";
   }
   return "";
+}
+
+CheckpointChatTemplate load_chat_template(const std::string& dir) {
+  namespace fs = std::filesystem;
+  std::error_code error;
+  const std::string jinja_path = dir + "/chat_template.jinja";
+  if (fs::is_regular_file(jinja_path, error)) {
+    // Real templates are a few KB (the longest known, with tool use, ~30 KB); 4 MiB is far above them.
+    if (fs::file_size(jinja_path, error) > (uint64_t{4} << 20))
+      throw Error(jinja_path + ": larger than 4 MiB, not a chat template");
+    return {read_whole_file(jinja_path, "a Jinja chat template"), jinja_path};
+  }
+  const std::string config_path = dir + "/tokenizer_config.json";
+  const auto config = read_optional_json_file(config_path);
+  const std::string none = "no chat_template.jinja, and " + config_path;
+  if (!config) return {"", none + " does not exist"};
+  if (!config->is_object() || !config->contains("chat_template") || (*config)["chat_template"].is_null())
+    return {"", none + " has no chat_template"};
+  const nlohmann::json& value = (*config)["chat_template"];
+  if (value.is_string()) return {value.get<std::string>(), config_path};
+  if (!value.is_array())
+    throw Error(config_path + ": chat_template must be a string or a list of {\"name\", \"template\"}, got " +
+                std::string(value.type_name()));
+  std::string names;
+  for (const nlohmann::json& entry : value) {
+    if (!entry.is_object() || !entry.contains("name") || !entry["name"].is_string() || !entry.contains("template") ||
+        !entry["template"].is_string())
+      throw Error(config_path + ": each entry of the chat_template list must have a string \"name\" and \"template\"");
+    const std::string name = entry["name"].get<std::string>();
+    if (name == "default") return {entry["template"].get<std::string>(), config_path + " (chat_template \"default\")"};
+    names += (names.empty() ? "" : ", ") + name;
+  }
+  return {"", none + " lists chat templates (" + (names.empty() ? std::string("none") : names) +
+                  ") but none named \"default\""};
 }
 
 }  // namespace runllm

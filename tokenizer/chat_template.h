@@ -18,6 +18,21 @@ std::optional<ChatFormat> detect_chat_format(const std::string& chat_template);
 // SmolLM2's embed one); empty when the template has none.
 std::string default_system_prompt(const std::string& chat_template);
 
+// A checkpoint's chat template and where it came from.
+struct CheckpointChatTemplate {
+  std::string text;    // the Jinja source; empty when the checkpoint has none
+  std::string source;  // "DIR/chat_template.jinja", "DIR/tokenizer_config.json"; when `text` is empty,
+                       // what was looked at and why nothing was found (for the --chat error)
+};
+// Reads DIR's chat template where the tools put it: `chat_template.jinja` beside tokenizer_config.json
+// (transformers >= 4.4x and 5.x save_pretrained; it wins over the key, as in transformers), else
+// tokenizer_config.json's "chat_template", a string (older transformers) or a list of
+// {"name", "template"} objects of which the one named "default" is used (transformers'
+// multiple-template form; a list without "default" counts as no template, naming what it holds).
+// A "chat_template" of another type, or a list entry without a string name and template, is an error
+// naming the file.
+CheckpointChatTemplate load_chat_template(const std::string& dir);
+
 // The prompt text for one user turn (plus optional system turn), ending where the assistant's reply
 // starts. Special tokens appear literally and are matched by Tokenizer::encode. `bos_text` is
 // prepended for formats whose template writes BOS itself (Llama-2/3, Mistral), empty otherwise.

@@ -10,14 +10,44 @@
 
 namespace runllm {
 
+namespace {
+
+namespace fs = std::filesystem;
+
+// The running executable's directory (Linux: /proc/self/exe); empty when it cannot be read.
+fs::path executable_directory() {
+  std::error_code error;
+  const fs::path executable = fs::read_symlink("/proc/self/exe", error);
+  return error ? fs::path() : executable.parent_path();
+}
+
+}  // namespace
+
+std::string find_default_calibration_file() {
+  std::error_code error;
+  // build/run-llm, build/tests/unit_tests, a build directory one level deeper: four levels is plenty.
+  fs::path directory = executable_directory();
+  for (int level = 0; level < 4 && !directory.empty(); ++level) {
+    const fs::path candidate = directory / kDefaultCalibrationFile;
+    if (fs::is_regular_file(candidate, error)) return candidate.lexically_normal().string();
+    if (directory == directory.root_path()) break;
+    directory = directory.parent_path();
+  }
+  if (fs::is_regular_file(kDefaultCalibrationFile, error)) return kDefaultCalibrationFile;
+  return "";
+}
+
 std::string resolve_calibration_file(const std::string& requested) {
   std::string path = requested;
   if (path.empty()) {
-    std::error_code error;
-    if (!std::filesystem::is_regular_file(kDefaultCalibrationFile, error))
-      throw Error(std::string("no calibration text: pass --calib FILE (the default ") + kDefaultCalibrationFile +
-                  " does not exist relative to " + std::filesystem::current_path().string() + ")");
-    path = kDefaultCalibrationFile;
+    path = find_default_calibration_file();
+    if (path.empty()) {
+      std::error_code error;
+      const fs::path cwd = fs::current_path(error);
+      throw Error(std::string("no calibration text: pass --calib FILE (the default is the repository's ") +
+                  kDefaultCalibrationFile + ", looked for above the executable's directory " +
+                  executable_directory().string() + " and under the working directory " + cwd.string() + ")");
+    }
   } else {
     std::error_code error;
     if (!std::filesystem::is_regular_file(path, error)) throw Error(path + ": calibration file not found (--calib)");

@@ -9,12 +9,19 @@ namespace runllm {
 
 class Tokenizer;
 
-// The project's calibration text relative to the working directory.
-constexpr const char* kDefaultCalibrationFile = "../shared/data/calibration/pride_and_prejudice.txt";
+// The project's calibration text, relative to the repository root (tests/data/text/README.md has its
+// source, hash and licence).
+constexpr const char* kDefaultCalibrationFile = "tests/data/text/pride_and_prejudice.txt";
 
-// `requested` when given; else kDefaultCalibrationFile when it exists; else throws runllm::Error
-// asking for --calib. Refuses the evaluation text (wiki.test.raw): calibrating on it would flatter
-// every perplexity measured afterwards.
+// Where the default calibration text is for this process: kDefaultCalibrationFile under the first
+// repository found from the running executable's directory upwards (build/run-llm -> the repository it
+// was built from, whatever the working directory), else under the working directory. "" when neither
+// has it.
+std::string find_default_calibration_file();
+
+// `requested` when given; else find_default_calibration_file(); else throws runllm::Error asking for
+// --calib and naming where it looked. Refuses the evaluation text (wiki.test.raw): calibrating on it
+// would flatter every perplexity measured afterwards.
 std::string resolve_calibration_file(const std::string& requested);
 
 struct CalibrationSet {

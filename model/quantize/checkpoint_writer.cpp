@@ -20,7 +20,7 @@ namespace {
 
 // Tokenizer and generation files copied unchanged, whichever the source has.
 const char* const kCopiedFiles[] = {"tokenizer.json", "tokenizer.model", "tokenizer_config.json",
-                                    "special_tokens_map.json", "generation_config.json"};
+                                    "chat_template.jinja", "special_tokens_map.json", "generation_config.json"};
 
 // One on-disk module of a (possibly fused) linear: output rows [begin, end).
 struct ModuleRows {

@@ -14,9 +14,11 @@
 #include "model/quantize/quantizer.h"
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <numeric>
 
@@ -35,6 +37,51 @@
 #include "runtime/error.h"
 
 namespace runllm {
+
+void prepare_output_directory(const std::string& out_dir, bool force) {
+  namespace fs = std::filesystem;
+  std::error_code error;
+  const fs::file_status status = fs::status(out_dir, error);
+  if (fs::exists(status) && !fs::is_directory(status))
+    throw Error("--out " + out_dir + ": exists and is not a directory");
+  if (fs::is_directory(status) && !force) {
+    fs::directory_iterator entries(out_dir, error);
+    if (error) throw Error("--out " + out_dir + ": cannot list the directory: " + error.message());
+    if (entries != fs::directory_iterator())
+      throw Error("--out " + out_dir + ": the directory is not empty (it holds " +
+                  entries->path().filename().string() +
+                  "); choose another directory, or pass --force to overwrite its checkpoint files");
+  }
+  fs::create_directories(out_dir, error);
+  if (error) throw Error("--out " + out_dir + ": cannot create the directory: " + error.message());
+  const std::string probe = out_dir + "/.run-llm-write-test";
+  std::FILE* file = std::fopen(probe.c_str(), "wb");
+  if (!file) throw Error("--out " + out_dir + ": the directory is not writable: " + std::strerror(errno));
+  std::fclose(file);
+  fs::remove(probe, error);
+}
+
+void check_group_size_fits(const ModelConfig& c, int64_t group_size) {
+  if (group_size <= 0) return;  // -1: one group per row fits any shape
+  struct Module {
+    const char* name;
+    int64_t N, K;
+  };
+  const Module modules[] = {{"self_attn.q_proj", c.q_dim(), c.hidden_size}, {"self_attn.k_proj", c.kv_dim(), c.hidden_size},
+                            {"self_attn.o_proj", c.hidden_size, c.q_dim()}, {"mlp.gate_proj", c.intermediate_size, c.hidden_size},
+                            {"mlp.down_proj", c.hidden_size, c.intermediate_size}};
+  int64_t all_k = 0;
+  for (const Module& m : modules) all_k = std::gcd(all_k, m.K);
+  for (const Module& m : modules) {
+    if (m.K % group_size == 0) continue;
+    std::string choices;
+    for (int64_t g = 16; g <= all_k; g *= 2)
+      if (all_k % g == 0) choices += std::to_string(g) + ", ";
+    throw Error("--group-size " + std::to_string(group_size) + " does not divide in_features " + std::to_string(m.K) +
+                " of model.layers.*." + m.name + " [" + std::to_string(m.N) + ", " + std::to_string(m.K) +
+                "] (sizes that fit every linear: " + choices + "or -1)");
+  }
+}
 
 namespace {
 
@@ -126,18 +173,10 @@ void check_shapes(const ModelConfig& c, const QuantizeOptions& o) {
                             {"self_attn.o_proj", c.hidden_size, c.q_dim()}, {"mlp.gate_proj", c.intermediate_size, c.hidden_size},
                             {"mlp.down_proj", c.hidden_size, c.intermediate_size}};
   if (o.method == QuantizeMethod::W8A8) return;  // per-channel int8: any shape
-  int64_t all_k = 0;
-  for (const Module& m : modules) all_k = std::gcd(all_k, m.K);
+  check_group_size_fits(c, o.group_size);
   for (const Module& m : modules) {
     const std::string where = std::string("model.layers.*.") + m.name + " [" + std::to_string(m.N) + ", " +
                               std::to_string(m.K) + "]";
-    if (o.group_size > 0 && m.K % o.group_size != 0) {
-      std::string choices;
-      for (int64_t g = 16; g <= all_k; g *= 2)
-        if (all_k % g == 0) choices += std::to_string(g) + ", ";
-      throw Error("--group-size " + std::to_string(o.group_size) + " does not divide in_features " +
-                  std::to_string(m.K) + " of " + where + " (sizes that fit every linear: " + choices + "or -1)");
-    }
     if (o.method == QuantizeMethod::Awq && m.N % 8 != 0)
       throw Error(where + ": AWQ gemm packs 8 outputs per int32; out_features must be a multiple of 8");
     if (o.method == QuantizeMethod::Gptq || o.method == QuantizeMethod::Rtn) {
@@ -521,6 +560,13 @@ void quantize_model(const QuantizeOptions& options, const std::function<void(con
     throw Error(options.out_dir + ": --out is the source checkpoint; choose another directory");
   const std::string calibration_path =
       options.method == QuantizeMethod::Rtn ? std::string() : resolve_calibration_file(options.calibration_file);
+  prepare_output_directory(options.out_dir, options.force);
+  // Said before the wait starts: the default set is slow on a small CPU, and nothing else would say so.
+  if (options.method != QuantizeMethod::Rtn && options.calibration_samples * options.calibration_length >= 16384)
+    progress("note: calibrating on " + std::to_string(options.calibration_samples) + " x " +
+             std::to_string(options.calibration_length) +
+             " tokens takes minutes on a small CPU (GPTQ with the default 128 x 512: 9-10 minutes for the 135M "
+             "default model on 2 cores, longer for larger models); --calib-samples 16 --calib-len 256 is a quick run");
   ModelDirectory directory = open_model_directory(options.model_dir, false);
   if (directory.quant.method != QuantMethod::None)
     throw Error(options.model_dir + ": already quantized (" + directory.quant.describe() +

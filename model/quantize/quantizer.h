@@ -7,6 +7,8 @@
 
 namespace runllm {
 
+struct ModelConfig;
+
 enum class QuantizeMethod { Awq, Gptq, W8A8, Rtn };
 
 struct QuantizeOptions {
@@ -27,7 +29,19 @@ struct QuantizeOptions {
   // 30.9): with a small calibration set the Hessian needs the stronger dampening.
   double damp_percent = 0.1;
   bool awq_clip = true;            // awq: weight clipping search after the scale search
+  bool force = false;              // write into a non-empty out_dir (its files are overwritten)
 };
+
+// Throws runllm::Error when `group_size` (> 0; -1 always fits) does not divide the in_features of
+// every decoder linear of `config`, naming the first that does not and the group sizes that fit them
+// all ("sizes that fit every linear: 16, 32, 64, or -1"). Used by `run-llm quantize` and by
+// `--quantize awq-rtn|gptq-rtn` at load, before any work.
+void check_group_size_fits(const ModelConfig& config, int64_t group_size);
+
+// Checked before the model loads, so that no quantizing time is lost: `out_dir` must be absent or an
+// empty directory (or any directory with `force`), and writable (it is created, and a probe file
+// written and removed). Throws runllm::Error naming --out and what is wrong.
+void prepare_output_directory(const std::string& out_dir, bool force);
 
 // Progress lines ("layer 3/30: qkv alpha 0.45, loss 1.2e-3 -> 8.1e-4 ...") go to `progress`.
 void quantize_model(const QuantizeOptions& options, const std::function<void(const std::string&)>& progress);

@@ -2,6 +2,7 @@
 // quantize fp16 checkpoints into AWQ, GPTQ or W8A8, benchmark the GPU path.
 #include <cstdio>
 #include <exception>
+#include <string>
 
 #include "runtime/cli/commands/commands.h"
 #include "runtime/error.h"
@@ -20,7 +21,18 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    // --help, --help-all and the like are ParseErrors with exit code 0: CLI11 prints the help.
+    if (e.get_exit_code() == 0) return app.exit(e);
+    // Flag errors in run-llm's own style: one line, exit status 1 (CLI11 would print two lines and
+    // exit with its own codes, 105/109/114...).
+    std::string message = e.what();
+    for (char& c : message)
+      if (c == '\n') c = ' ';
+    while (!message.empty() && message.back() == ' ') message.pop_back();
+    std::string command = "run-llm";
+    for (const CLI::App* subcommand : app.get_subcommands()) command += " " + subcommand->get_name();
+    std::fprintf(stderr, "run-llm: error: %s (%s --help lists the options)\n", message.c_str(), command.c_str());
+    return 1;
   }
   try {
     if (app.got_subcommand("convert")) return convert();

@@ -20,7 +20,7 @@ done | sort -u | while read -r lib; do cp -L "$lib" "$carry/stage/lib/"; done
 # xz: the GPU machine has no zstd, but its python3 reads xz (lzma).
 tar -C "$carry/stage" -cf - . | xz -7 -T2 > "$carry/runllm-gpu.tar.xz"
 rm -rf "$carry/stage"
-cp "$root/../shared/data/wikitext-2-raw/wiki.test.raw" "$carry/"
+cp "$root/tests/data/text/wiki.test.raw" "$carry/"
 # The commit the binaries were built from, for the results' headers.
 source_dir="$(sed -n 's/^CMAKE_HOME_DIRECTORY:INTERNAL=//p' "$build/CMakeCache.txt")"
 git -C "$source_dir" describe --always --dirty > "$carry/source_commit"

@@ -51,7 +51,7 @@ def main():
     gguf_path = os.path.abspath(sys.argv[1])
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     out_dir = os.path.join(root, "tests", "data", "reference")
-    eval_path = os.path.join(root, "..", "shared", "data", "wikitext-2-raw", "wiki.test.raw")
+    eval_path = os.path.join(root, "tests", "data", "text", "wiki.test.raw")
     gguf_dir, gguf_file = os.path.split(gguf_path)
 
     tokenizer = smollm2_tokenizer_from_gguf(gguf_dir, gguf_file)
@@ -99,7 +99,7 @@ def main():
     ppl = math.exp(mean)
     uncertainty = math.sqrt((nll2_sum / count - mean * mean) / (count - 1)) * ppl
     with open(os.path.join(out_dir, "smollm2_perplexity.json"), "w") as f:
-        json.dump({**provenance, "file": "../shared/data/wikitext-2-raw/wiki.test.raw",
+        json.dump({**provenance, "file": "tests/data/text/wiki.test.raw",
                    "file_tokens": len(tokens), "ctx": CTX, "chunks": CHUNKS, "scored_tokens": count,
                    "perplexity": ppl, "uncertainty": uncertainty}, f, indent=1)
     print(f"perplexity {ppl:.4f} +/- {uncertainty:.4f} over {count} tokens", file=sys.stderr)

@@ -84,7 +84,7 @@ def main():
         if plain_loader.encode(entry["text"], add_special_tokens=False) != entry["ids"]:
             print(f"plain GGUF loader differs on {entry['text']!r}")
 
-    wiki_path = os.path.join(ROOT, "..", "shared", "data", "wikitext-2-raw", "wiki.test.raw")
+    wiki_path = os.path.join(ROOT, "tests", "data", "text", "wiki.test.raw")
     with open(wiki_path, "rb") as f:
         wiki_ids = tokenizer.encode(f.read().decode("utf-8"), add_special_tokens=False)
 

@@ -1,5 +1,6 @@
 // `run-llm --model DIR --prompt TEXT` on the converted default model, as a user runs it.
 #include <string>
+#include <vector>
 
 #include "tests/catch.h"
 #include "tests/test_support.h"
@@ -70,4 +71,38 @@ TEST_CASE("invalid UTF-8 and empty prompts get a clear error", "[e2e][generate][
   const auto empty = test::run_llm({"--model", test::model_dir(), "--prompt", "", "-n", "2"});
   CHECK(empty.exit_code == 1);
   CHECK(empty.err.find("prompt is empty") != std::string::npos);
+}
+
+// CLI11's own errors (repeated, unknown or malformed flags) look like run-llm's: one line, exit 1.
+TEST_CASE("flag errors from the command-line parser are one run-llm: error: line with exit 1", "[e2e][generate][errors]") {
+  const auto require_one_line = [](const test::CommandResult& result, const std::vector<std::string>& words) {
+    INFO("stderr: " << result.err);
+    CHECK(result.exit_code == 1);
+    CHECK(result.err.rfind("run-llm: error: ", 0) == 0);
+    CHECK(result.err.find('\n') == result.err.size() - 1);
+    for (const std::string& word : words) CHECK(result.err.find(word) != std::string::npos);
+  };
+  require_one_line(test::run_llm({"--model", test::model_dir(), "--prompt", "hi", "-n", "2", "-n", "3"}),
+                   {"--max-tokens", "run-llm --help"});
+  require_one_line(test::run_llm({"--model", test::model_dir(), "--prompt", "hi", "--bogus"}), {"--bogus"});
+  require_one_line(test::run_llm({"--model", test::model_dir(), "--prompt", "hi", "-n", "many"}), {"--max-tokens", "many"});
+  require_one_line(test::run_llm({"quantize", "--model", test::model_dir(), "--method", "rtn"}),
+                   {"--out", "run-llm quantize --help"});
+  const auto help = test::run_llm({"--help"});
+  CHECK(help.exit_code == 0);
+  CHECK(help.out.find("--prompt") != std::string::npos);
+  CHECK(test::run_llm({"quantize", "--help"}).exit_code == 0);
+}
+
+// --quantize awq-rtn with the default group size 128 on a hidden size of 576: the same hint as `quantize`.
+TEST_CASE("--quantize with a group size that does not fit names the sizes that do", "[e2e][generate][errors]") {
+  const auto result = test::run_llm({"--model", test::model_dir(), "--quantize", "awq-rtn", "--prompt", "hi", "-n", "1"});
+  INFO("stderr: " << result.err);
+  CHECK(result.exit_code == 1);
+  CHECK(result.err.find("--group-size 128 does not divide in_features 576") != std::string::npos);
+  CHECK(result.err.find("sizes that fit every linear: 16, 32, 64, or -1") != std::string::npos);
+  const auto gptq = test::run_llm({"--model", test::model_dir(), "--quantize", "gptq-rtn:4", "--group-size", "100",
+                                   "--prompt", "hi", "-n", "1"});
+  CHECK(gptq.exit_code == 1);
+  CHECK(gptq.err.find("sizes that fit every linear") != std::string::npos);
 }

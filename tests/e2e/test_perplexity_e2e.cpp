@@ -24,7 +24,7 @@ TEST_CASE("perplexity on wikitext-2 (8 windows of 512) is within 0.5% of the ref
   const auto reference = nlohmann::json::parse(
       test::read_file(test::source_dir() + "/tests/data/reference/smollm2_perplexity.json"));
   const auto result = test::run_llm({"perplexity", "--model", test::model_dir(), "--file",
-                                     test::shared_data("wikitext-2-raw/wiki.test.raw"), "--ctx", "512", "--chunks",
+                                     test::text_data("wiki.test.raw"), "--ctx", "512", "--chunks",
                                      "8"});
   INFO(result.err);
   REQUIRE(result.exit_code == 0);
@@ -39,7 +39,7 @@ TEST_CASE("perplexity on wikitext-2 (8 windows of 512) is within 0.5% of the ref
 TEST_CASE("KL divergence of a model against its own saved logits is zero", "[e2e][perplexity]") {
   const std::string dir = test::make_temp_dir("kl");
   const std::string logits_path = dir + "/base.logits";
-  const std::string text = test::shared_data("wikitext-2-raw/wiki.test.raw");
+  const std::string text = test::text_data("wiki.test.raw");
   const auto base = test::run_llm({"perplexity", "--model", test::model_dir(), "--file", text, "--ctx", "128",
                                    "--chunks", "2", "--save-logits", logits_path});
   INFO(base.err);

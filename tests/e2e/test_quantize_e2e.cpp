@@ -20,7 +20,7 @@ namespace {
 const char* const kTokenizerFiles[] = {"tokenizer.json", "tokenizer.model", "tokenizer_config.json",
                                        "special_tokens_map.json", "generation_config.json"};
 
-std::string calibration_text() { return test::shared_data("calibration/pride_and_prejudice.txt"); }
+std::string calibration_text() { return test::text_data("pride_and_prejudice.txt"); }
 
 // The smallest calibration that still runs every code path: 4 windows of 64 tokens.
 std::vector<std::string> tiny_calibration(const std::string& seed = "0") {
@@ -296,7 +296,7 @@ TEST_CASE("quantize refuses bad combinations with a clear message", "[e2e][quant
     refused({"--method", "w8a8", "--calib", "/nonexistent/calib.txt"}, {"/nonexistent/calib.txt", "not found"});
   }
   SECTION("the evaluation text") {
-    refused({"--method", "w8a8", "--calib", test::shared_data("wikitext-2-raw/wiki.test.raw")}, {"evaluation text"});
+    refused({"--method", "w8a8", "--calib", test::text_data("wiki.test.raw")}, {"evaluation text"});
   }
   SECTION("calibration windows longer than the text") {
     const std::string dir = test::make_temp_dir("quantize-short-text");
@@ -313,4 +313,37 @@ TEST_CASE("quantize refuses bad combinations with a clear message", "[e2e][quant
   SECTION("an already quantized checkpoint") {
     refused({"--method", "rtn", "--group-size", "64"}, {"already quantized"}, require_quantized("rtn").dir);
   }
+}
+
+// --out is checked before any quantizing: a non-empty directory is refused without --force, and one
+// that cannot be created fails at once, before the model loads or calibration starts.
+TEST_CASE("quantize checks --out before quantizing and never overwrites without --force", "[e2e][quantize]") {
+  const std::string dir = test::make_temp_dir("quantize-out");
+  const std::string kept = dir + "/config.json";
+  test::write_file(kept, "{\"mine\": true}");
+  const std::vector<std::string> rtn = {"quantize", "--model", test::model_dir(), "--method", "rtn", "--group-size", "64"};
+  std::vector<std::string> arguments = rtn;
+  arguments.insert(arguments.end(), {"--out", dir});
+  const auto refused = test::run_llm(arguments);
+  INFO("stderr: " << refused.err);
+  CHECK(refused.exit_code == 1);
+  CHECK(refused.err.find("--out " + dir + ": the directory is not empty") != std::string::npos);
+  CHECK(refused.err.find("--force") != std::string::npos);
+  CHECK(refused.err.find("layer 1/") == std::string::npos);
+  CHECK(test::read_file(kept) == "{\"mine\": true}");
+
+  // Under a regular file nothing can be created: refused before calibration (w8a8 calibrates first).
+  const auto unwritable = test::run_llm({"quantize", "--model", test::model_dir(), "--method", "w8a8", "--out",
+                                         kept + "/sub"});
+  INFO("stderr: " << unwritable.err);
+  CHECK(unwritable.exit_code == 1);
+  CHECK(unwritable.err.find("--out " + kept + "/sub: cannot create the directory") != std::string::npos);
+  CHECK(unwritable.err.find("calibration:") == std::string::npos);
+
+  arguments.push_back("--force");
+  const auto forced = test::run_llm(arguments);
+  INFO("stderr: " << forced.err);
+  CHECK(forced.exit_code == 0);
+  CHECK(test::read_file(kept).find("quantization_config") != std::string::npos);
+  std::filesystem::remove_all(dir);
 }

@@ -63,7 +63,7 @@ double number_after(const std::string& text, const std::string& label) {
 
 class Suite {
  public:
-  Suite() : work_(test::make_temp_dir("quantized-ppl")), text_(test::shared_data("wikitext-2-raw/wiki.test.raw")) {}
+  Suite() : work_(test::make_temp_dir("quantized-ppl")), text_(test::text_data("wiki.test.raw")) {}
   ~Suite() { std::filesystem::remove_all(work_); }  // ~1 GB of checkpoints and saved logits
 
   const Measurement& fp16() {
@@ -105,7 +105,7 @@ class Suite {
     std::vector<std::string> arguments = {"quantize", "--model", test::model_dir(), "--out", out};
     arguments.insert(arguments.end(), v.quantize.begin(), v.quantize.end());
     if (v.quantize.at(1) != "rtn") {  // round-to-nearest takes no calibration data
-      arguments.insert(arguments.end(), {"--calib", test::shared_data("calibration/pride_and_prejudice.txt")});
+      arguments.insert(arguments.end(), {"--calib", test::text_data("pride_and_prejudice.txt")});
       arguments.insert(arguments.end(), kCalibration.begin(), kCalibration.end());
     }
     const test::CommandResult result = test::run_llm(arguments);

@@ -6,6 +6,8 @@
 //   mixtral_instruct_system.jinja mistralai/Mixtral-8x7B-Instruct-v0.1, later revision (system folding)
 // The expected strings are those templates rendered with jinja2 (HF's settings: trim_blocks,
 // lstrip_blocks) for add_generation_prompt=True.
+#include <filesystem>
+#include <nlohmann/json.hpp>
 #include <string>
 
 #include "tests/catch.h"
@@ -86,4 +88,58 @@ TEST_CASE("apply_chat_format reproduces the templates' output", "[tokenizer]") {
   CHECK(apply_chat_format(ChatFormat::Mistral, "", "Hi there", "<s>") == "<s>[INST] Hi there [/INST]");
   CHECK(apply_chat_format(ChatFormat::Mistral, kSystem, kUserWithSpaces, "<s>") ==
         "<s>[INST] You are terse.\n\n What is 2+2? \n [/INST]");
+}
+
+TEST_CASE("A checkpoint's chat template from chat_template.jinja, a string key or a named list", "[tokenizer][chat-template]") {
+  const std::string dir = test::make_temp_dir("chat-template");
+  const std::string chatml = read_template("smollm2_135m_instruct.jinja");
+  const std::string llama3 = read_template("llama3_instruct.jinja");
+
+  SECTION("none: the reason names what was looked at") {
+    CheckpointChatTemplate found = load_chat_template(dir);
+    CHECK(found.text.empty());
+    CHECK(found.source.find("chat_template.jinja") != std::string::npos);
+    test::write_file(dir + "/tokenizer_config.json", R"({"bos_token": "<s>"})");
+    found = load_chat_template(dir);
+    CHECK(found.text.empty());
+    CHECK(found.source.find("has no chat_template") != std::string::npos);
+  }
+  SECTION("transformers 5: chat_template.jinja beside tokenizer_config.json, and it wins over the key") {
+    test::write_file(dir + "/tokenizer_config.json", R"({"chat_template": "[INST] {{ messages }}"})");
+    test::write_file(dir + "/chat_template.jinja", chatml);
+    const CheckpointChatTemplate found = load_chat_template(dir);
+    CHECK(found.text == chatml);
+    CHECK(found.source == dir + "/chat_template.jinja");
+    CHECK(detect_chat_format(found.text) == ChatFormat::ChatML);
+  }
+  SECTION("older transformers: the chat_template key as a string") {
+    nlohmann::json config = {{"chat_template", llama3}};
+    test::write_file(dir + "/tokenizer_config.json", config.dump());
+    const CheckpointChatTemplate found = load_chat_template(dir);
+    CHECK(found.text == llama3);
+    CHECK(detect_chat_format(found.text) == ChatFormat::Llama3);
+  }
+  SECTION("a list of named templates: the one named default") {
+    nlohmann::json config = {{"chat_template", nlohmann::json::array({{{"name", "tool_use"}, {"template", llama3}},
+                                                                       {{"name", "default"}, {"template", chatml}},
+                                                                       {{"name", "rag"}, {"template", "{{ x }}"}}})}};
+    test::write_file(dir + "/tokenizer_config.json", config.dump());
+    const CheckpointChatTemplate found = load_chat_template(dir);
+    CHECK(found.text == chatml);
+    CHECK(found.source.find("default") != std::string::npos);
+  }
+  SECTION("a list without default is no template, naming what it holds") {
+    nlohmann::json config = {{"chat_template", nlohmann::json::array({{{"name", "tool_use"}, {"template", llama3}}})}};
+    test::write_file(dir + "/tokenizer_config.json", config.dump());
+    const CheckpointChatTemplate found = load_chat_template(dir);
+    CHECK(found.text.empty());
+    CHECK(found.source.find("tool_use") != std::string::npos);
+  }
+  SECTION("malformed values are errors naming the file") {
+    test::write_file(dir + "/tokenizer_config.json", R"({"chat_template": 42})");
+    test::require_error([&] { load_chat_template(dir); }, {"tokenizer_config.json", "chat_template"});
+    test::write_file(dir + "/tokenizer_config.json", R"({"chat_template": [{"name": "default"}]})");
+    test::require_error([&] { load_chat_template(dir); }, {"tokenizer_config.json", "template"});
+  }
+  std::filesystem::remove_all(dir);
 }

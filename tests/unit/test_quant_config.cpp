@@ -176,6 +176,54 @@ TEST_CASE("compressed-tensors W8A8: dynamic, static, per-tensor, ignore lists", 
   CHECK(config.quantizes("model.layers.3.mlp.up_proj"));
 }
 
+// compressed-tensors 0.20 adds keys; absent, null or at their default they change nothing.
+TEST_CASE("compressed-tensors 0.20 keys at their defaults are accepted", "[quant-config]") {
+  json current = w8a8_config();
+  current["version"] = "0.20.0";
+  current["moe_sparsity_config"] = nullptr;
+  current["global_compression_ratio"] = 1.92;
+  current["kv_cache_scheme"] = nullptr;
+  current["transform_config"] = nullptr;
+  current["sparsity_config"] = nullptr;
+  QuantConfig config = parse(current);
+  CHECK(config.method == QuantMethod::W8A8);
+  CHECK(config.w8a8.per_channel_weights);
+  CHECK_FALSE(config.w8a8.static_input);
+
+  current["moe_sparsity_config"] = json::object();
+  current["transform_config"] = {{"config_groups", json::object()}};
+  // llm-compressor records the measured sparsity of dense weights with format "dense".
+  current["sparsity_config"] = {{"format", "dense"}, {"global_sparsity", 0.01}, {"targets", json::array()},
+                                {"ignore", json::array()}, {"sparsity_structure", "unstructured"}};
+  current["config_groups"]["group_0"].erase("output_activations");
+  CHECK(parse(current).method == QuantMethod::W8A8);
+  current.erase("moe_sparsity_config");
+  current.erase("global_compression_ratio");
+  current.erase("version");
+  CHECK(parse(current).method == QuantMethod::W8A8);
+}
+
+TEST_CASE("compressed-tensors 0.20 keys that would change the math are refused by name", "[quant-config]") {
+  json moe = w8a8_config();
+  moe["moe_sparsity_config"] = {{"format", "sparse-24-bitmask"}};
+  require_refused(moe, {"moe_sparsity_config"});
+  json sparse = w8a8_config();
+  sparse["sparsity_config"] = {{"format", "sparse-24-bitmask"}, {"sparsity_structure", "2:4"}};
+  require_refused(sparse, {"sparsity_config", "sparse-24-bitmask"});
+  json transform = w8a8_config();
+  transform["transform_config"] = {{"config_groups", {{"u", {{"type", "hadamard"}}}}}};
+  require_refused(transform, {"transform_config"});
+  json outputs = w8a8_config();
+  outputs["config_groups"]["group_0"]["output_activations"] = {{"num_bits", 8}, {"type", "int"}};
+  require_refused(outputs, {"group_0", "output_activations"});
+  json ratio = w8a8_config();
+  ratio["global_compression_ratio"] = "high";
+  require_refused(ratio, {"global_compression_ratio"});
+  json group_key = w8a8_config();
+  group_key["config_groups"]["group_0"]["block_rotation"] = true;
+  require_refused(group_key, {"group_0", "unknown key \"block_rotation\""});
+}
+
 TEST_CASE("compressed-tensors configs run-llm cannot read are refused by name", "[quant-config]") {
   json packed = w8a8_config();
   packed["format"] = "pack-quantized";

@@ -109,7 +109,7 @@ TEST_CASE("SmolLM2 tokenizer matches HF transformers ids on every reference line
 TEST_CASE("SmolLM2 tokenizer encodes wiki.test.raw like HF, quickly, and decodes it back", "[tokenizer]") {
   const auto tokenizer = load_tokenizer(test::model_dir());
   const json expected = expected_ids();
-  const std::string text = test::read_file(test::shared_data("wikitext-2-raw/wiki.test.raw"));
+  const std::string text = test::read_file(test::text_data("wiki.test.raw"));
   const auto start = std::chrono::steady_clock::now();
   const Ids ids = tokenizer->encode(text, false);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

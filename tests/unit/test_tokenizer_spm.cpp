@@ -43,7 +43,7 @@ struct TrainedModel {
 
 TrainedModel::TrainedModel() : dir(test::make_temp_dir("spm")) {
   std::ofstream corpus(dir / "corpus.txt", std::ios::binary);
-  for (const std::string& line : read_lines(test::shared_data("calibration/pride_and_prejudice.txt"), 2000))
+  for (const std::string& line : read_lines(test::text_data("pride_and_prejudice.txt"), 2000))
     corpus << line << "\n";
   corpus.close();
   run("spm_train --input=" + (dir / "corpus.txt").string() + " --model_prefix=" + (dir / "m").string() +

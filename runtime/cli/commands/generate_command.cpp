@@ -43,8 +43,8 @@ ChatFormat choose_chat_format(const GenerateOptions& options, const ModelDirecto
     return *format;
   }
   if (directory.chat_template.empty())
-    throw Error(directory.path + "/tokenizer_config.json has no chat_template; pass --chat-format "
-                "chatml|llama2|llama3|mistral");
+    throw Error(directory.path + ": no chat template (" + directory.chat_template_source +
+                "); pass --chat-format chatml|llama2|llama3|mistral");
   const auto format = detect_chat_format(directory.chat_template);
   if (!format)
     throw Error("the checkpoint's chat template is not one run-llm recognises; pass --chat-format "

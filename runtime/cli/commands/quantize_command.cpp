@@ -34,7 +34,11 @@ Action register_quantize(CLI::App& app) {
       ->required()
       ->check(CLI::ExistingDirectory);
   command->add_option("--method", options->method, "awq | gptq | w8a8 | rtn")->required();
-  command->add_option("--out", q.out_dir, "output checkpoint directory (created)")->required();
+  command->add_option("--out", q.out_dir,
+                      "output checkpoint directory: created, or an existing empty one; checked for writing before "
+                      "quantizing")
+      ->required();
+  command->add_flag("--force", q.force, "write into a non-empty --out, overwriting its checkpoint files");
   CLI::Option* bits = command->add_option("--bits", q.bits, "weight bits: awq 4; gptq/rtn 2, 3, 4 or 8; w8a8 8");
   CLI::Option* group_size =
       command->add_option("--group-size", q.group_size, "inputs per quantization group, -1 = one group per row (awq, gptq, rtn)")
@@ -44,9 +48,13 @@ Action register_quantize(CLI::App& app) {
   CLI::Option* sym = command->add_flag("--sym", q.sym, "gptq/rtn: symmetric zero points (2^(bits-1))");
   CLI::Option* calib = command->add_option(
       "--calib", q.calibration_file,
-      std::string("calibration text (UTF-8; never the evaluation text); default ") + kDefaultCalibrationFile);
+      std::string("calibration text (UTF-8; never the evaluation text); default: the repository's ") +
+          kDefaultCalibrationFile + ", found from the run-llm executable's directory upwards, else under the working directory");
   CLI::Option* samples =
-      command->add_option("--calib-samples", q.calibration_samples, "calibration windows")->capture_default_str();
+      command->add_option("--calib-samples", q.calibration_samples,
+                          "calibration windows (the default 128 x 512 tokens takes minutes on a small CPU: GPTQ "
+                          "9-10 min for the 135M default model on 2 cores; 16 x 256 is a quick run)")
+          ->capture_default_str();
   CLI::Option* length =
       command->add_option("--calib-len", q.calibration_length, "tokens per calibration window")->capture_default_str();
   CLI::Option* seed = command->add_option("--seed", q.seed,
