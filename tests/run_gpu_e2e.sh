@@ -4,8 +4,10 @@
 # pieces). Two stages, one per device call (each call carries at most 64 MiB):
 #
 #   tests/run_gpu_e2e.sh 1 OUT_DIR   the kernel suite (fp16 and bf16), the full-forward [cuda] tests,
-#                                    bench --synthetic llama2-7b (fp16 GEMV, fp16 cuBLAS, bf16, no graph)
-#                                    -> OUT_DIR/cuda_kernels.txt, OUT_DIR/cuda_model.txt
+#                                    bench --synthetic llama2-7b / llama3-8b in every linear format,
+#                                    bench --kernels
+#                                    -> OUT_DIR/cuda_kernels.txt, cuda_model.txt, cuda_bench.txt,
+#                                       kernel_bench.txt
 #   tests/run_gpu_e2e.sh 2 OUT_DIR   the default model (GGUF converted here): greedy 64 tokens for 5
 #                                    prompts on cuda and cpu, perplexity in fp16 and bf16, determinism
 #                                    over 5 runs, bench --model; then compute-sanitizer memcheck,
@@ -13,6 +15,7 @@
 #                                    synccheck over the whole-model suite
 #                                    -> OUT_DIR/cuda_e2e.txt, OUT_DIR/cuda_sanitizers.txt
 #
+# tests/run_gpu_quantized_e2e.sh is stage 3: the quantized checkpoints of the default model.
 # Stage 1 unpacks into $RUNLLM_GPU_DIR (default /tmp/runllm-gpu), where stage 2 finds it again
 # (same machine, still warm). Exit status: non-zero if a check failed.
 set -uo pipefail
@@ -38,20 +41,31 @@ if [[ "$stage" == 1 ]]; then
   "$root/tests/run_gpu_suite.sh" "$out/cuda_kernels.txt" "$work/cuda_kernel_tests" > /dev/null || status=1
   results="$out/cuda_model.txt"
   {
-    header "run-llm CUDA backend: whole-model [cuda] tests (tests/cuda_model) and the llama2-7b decode benchmark"
+    header "run-llm CUDA backend: whole-model [cuda] tests (tests/cuda_model): every format against the CPU reference"
     echo "## cuda_model_tests"
     "$work/cuda_model_tests" --durations yes > "$work/model_tests.log" 2>&1 || status=1
     grep -vE '^(measured|$)' "$work/model_tests.log" | tail -n 20
     grep -E '^measured' "$work/model_tests.log" | sed 's/^measured | //'
     echo
-    for variant in "--dtype fp16" "--dtype fp16 --cublas-decode" "--dtype bf16" "--dtype fp16 --no-graph"; do
-      echo "## run-llm bench --synthetic llama2-7b $variant"
-      # shellcheck disable=SC2086
-      "$work/run-llm" bench --synthetic llama2-7b $variant --verbose 2>&1 || status=1
-      echo
-    done
   } > "$results" 2>&1
   cat "$results"
+  bench="$out/cuda_bench.txt"
+  {
+    header "run-llm bench on synthetic Llama-2-7B and Llama-3-8B shapes (random weights), every linear format"
+    for variant in "llama2-7b --dtype fp16" "llama2-7b --dtype fp16 --cublas-decode" "llama2-7b --dtype bf16" \
+                   "llama2-7b --dtype fp16 --no-graph" "llama2-7b --format awq" "llama2-7b --format gptq-actorder" \
+                   "llama2-7b --format w8a8" "llama2-7b --format awq --dtype bf16" "llama3-8b --dtype fp16" \
+                   "llama3-8b --format awq" "llama3-8b --format w8a8"; do
+      echo "## run-llm bench --synthetic $variant"
+      # shellcheck disable=SC2086
+      "$work/run-llm" bench --synthetic $variant --verbose 2>&1 | grep -vE '^cuda (weights|kernels):' || status=1
+      echo
+    done
+  } > "$bench" 2>&1
+  grep -E '^(## |decode)' "$bench"
+  { header "run-llm bench --kernels: each linear kernel on real layer shapes against cuBLAS fp16 and the bandwidth floor"
+    "$work/run-llm" bench --kernels 2>&1 || status=1; } > "$out/kernel_bench.txt"
+  tail -n 8 "$out/kernel_bench.txt"
   grep -E '^(## |overall)' "$out/cuda_kernels.txt"
   exit $status
 fi
