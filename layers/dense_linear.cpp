@@ -12,7 +12,7 @@ DenseLinear::DenseLinear(std::vector<float> weight, std::vector<float> bias, int
   if (!bias_.empty() && static_cast<int64_t>(bias_.size()) != N) throw Error("DenseLinear: bias size does not match N");
 }
 
-std::unique_ptr<DenseLinear> DenseLinear::load(const Checkpoint& checkpoint, const std::string& prefix, int64_t N,
+std::unique_ptr<DenseLinear> DenseLinear::load(const TensorSource& checkpoint, const std::string& prefix, int64_t N,
                                                int64_t K, bool with_bias) {
   std::vector<float> weight = checkpoint.read_f32(prefix + ".weight", {N, K});
   std::vector<float> bias;

@@ -3,7 +3,7 @@
 #include <vector>
 
 #include "layers/linear.h"
-#include "model/safetensors.h"
+#include "runtime/tensor_view.h"
 
 namespace runllm {
 
@@ -11,7 +11,7 @@ class DenseLinear : public Linear {
  public:
   // Reads PREFIX.weight [N, K] (F32/F16/BF16) and, when `with_bias`, PREFIX.bias [N]; a wrong shape or
   // dtype throws naming the tensor.
-  static std::unique_ptr<DenseLinear> load(const Checkpoint& checkpoint, const std::string& prefix, int64_t N,
+  static std::unique_ptr<DenseLinear> load(const TensorSource& checkpoint, const std::string& prefix, int64_t N,
                                            int64_t K, bool with_bias);
   // Stacks the rows of several layers with the same K into one (fused q/k/v, gate/up): one GEMM
   // instead of three. Biases are concatenated (a part without bias contributes zeros).

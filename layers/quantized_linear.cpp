@@ -5,7 +5,7 @@
 
 #include "kernels/cpu/gemm.h"
 #include "layers/group_quant_device_linear.h"
-#include "model/safetensors.h"
+#include "runtime/tensor_view.h"
 #include "runtime/dtype.h"
 #include "runtime/error.h"
 
@@ -21,7 +21,7 @@ namespace {
 
 // Packed words: I32 exactly (the formats never write anything else), copied out because mapped tensor
 // data need not be 4-byte aligned.
-std::vector<int32_t> read_i32(const Checkpoint& checkpoint, const std::string& name, const std::vector<int64_t>& shape) {
+std::vector<int32_t> read_i32(const TensorSource& checkpoint, const std::string& name, const std::vector<int64_t>& shape) {
   const TensorView& view = checkpoint.get(name);  // "DIR: missing tensor NAME" when absent
   if (view.dtype != DType::I32 || view.shape != shape) throw_mismatch(view, "I32", shape);
   std::vector<int32_t> values(static_cast<size_t>(view.numel()));
@@ -31,7 +31,7 @@ std::vector<int32_t> read_i32(const Checkpoint& checkpoint, const std::string& n
 
 // Scales are F16 on disk; BF16/F32 (AutoGPTQ casts scales to the source dtype) are accepted and rounded to
 // fp16, the precision every kernel and QuantizedMatrix keep. A value that is not finite in fp16 is refused.
-std::vector<float> read_scales(const Checkpoint& checkpoint, const std::string& name, int64_t G, int64_t N) {
+std::vector<float> read_scales(const TensorSource& checkpoint, const std::string& name, int64_t G, int64_t N) {
   const TensorView& view = checkpoint.get(name);
   const bool float_dtype = view.dtype == DType::F16 || view.dtype == DType::BF16 || view.dtype == DType::F32;
   if (!float_dtype || view.shape != std::vector<int64_t>{G, N}) throw_mismatch(view, "F16", {G, N});
@@ -144,7 +144,7 @@ QuantizedMatrix QuantizedLinear::concat_matrices(const std::vector<const Quantiz
 
 // ---- AwqLinear ---------------------------------------------------------------------------------------
 
-std::unique_ptr<AwqLinear> AwqLinear::load(const Checkpoint& checkpoint, const std::string& prefix, int64_t N,
+std::unique_ptr<AwqLinear> AwqLinear::load(const TensorSource& checkpoint, const std::string& prefix, int64_t N,
                                            int64_t K, int64_t group_size, bool with_bias) {
   const int64_t g = resolve_group_size(prefix, group_size, K);
   check_awq_layout(prefix, N, K, g);
@@ -204,7 +204,7 @@ std::string AwqLinear::describe() const { return "AwqLinear int4 " + group_text(
 
 // ---- GptqLinear --------------------------------------------------------------------------------------
 
-std::unique_ptr<GptqLinear> GptqLinear::load(const Checkpoint& checkpoint, const std::string& prefix, int64_t N,
+std::unique_ptr<GptqLinear> GptqLinear::load(const TensorSource& checkpoint, const std::string& prefix, int64_t N,
                                              int64_t K, const GptqFormat& format, bool require_g_idx,
                                              bool with_bias) {
   const int bits = format.bits;

@@ -16,7 +16,7 @@
 
 namespace runllm {
 
-class Checkpoint;
+class TensorSource;
 
 class QuantizedLinear : public Linear {
  public:
@@ -45,7 +45,7 @@ class AwqLinear : public QuantizedLinear {
  public:
   // Reads PREFIX.{qweight, qzeros, scales[, bias]} in the AutoAWQ gemm layout; `group_size` -1 = K.
   // Checks dtypes, shapes (naming the tensor and the expected shape) and K % g == 0, N % 8 == 0.
-  static std::unique_ptr<AwqLinear> load(const Checkpoint& checkpoint, const std::string& prefix, int64_t N,
+  static std::unique_ptr<AwqLinear> load(const TensorSource& checkpoint, const std::string& prefix, int64_t N,
                                          int64_t K, int64_t group_size, bool with_bias);
   // Round-to-nearest 4-bit asymmetric quantization (quantize at load, `--quantize awq-rtn`).
   static std::unique_ptr<AwqLinear> from_dense(const DenseLinear& dense, int64_t group_size);
@@ -73,7 +73,7 @@ class GptqLinear : public QuantizedLinear {
   // Reads PREFIX.{qweight, qzeros, scales, g_idx[, bias]}; g_idx is required when `require_g_idx`
   // (desc_act) and otherwise optional (k / g when absent). Checks dtypes, shapes and value ranges
   // (g_idx entries within [0, G)).
-  static std::unique_ptr<GptqLinear> load(const Checkpoint& checkpoint, const std::string& prefix, int64_t N,
+  static std::unique_ptr<GptqLinear> load(const TensorSource& checkpoint, const std::string& prefix, int64_t N,
                                           int64_t K, const GptqFormat& format, bool require_g_idx, bool with_bias);
   static std::unique_ptr<GptqLinear> from_dense(const DenseLinear& dense, const RtnOptions& options);
   static std::unique_ptr<GptqLinear> from_matrix(QuantizedMatrix matrix, std::vector<float> bias);

@@ -10,7 +10,7 @@
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/int8_gemm.h"
 #include "layers/w8a8_device_linear.h"
-#include "model/safetensors.h"
+#include "runtime/tensor_view.h"
 #include "runtime/dtype.h"
 #include "runtime/error.h"
 
@@ -38,7 +38,7 @@ void check_scales(const std::string& name, const std::vector<float>& scales) {
 }
 
 // Reads a float scale tensor whose shape is one of `allowed`, converted to fp32.
-std::vector<float> read_scale(const Checkpoint& checkpoint, const std::string& name,
+std::vector<float> read_scale(const TensorSource& checkpoint, const std::string& name,
                               const std::vector<std::vector<int64_t>>& allowed, const std::string& what) {
   const TensorView& view = checkpoint.get(name);
   const bool shape_ok = std::find(allowed.begin(), allowed.end(), view.shape) != allowed.end();
@@ -54,7 +54,7 @@ std::vector<float> read_scale(const Checkpoint& checkpoint, const std::string& n
 
 // compressed-tensors writes zero points only for asymmetric schemes; an all-zero one is harmless,
 // anything else is an asymmetric scheme this path does not implement.
-void require_zero_point_absent_or_zero(const Checkpoint& checkpoint, const std::string& name) {
+void require_zero_point_absent_or_zero(const TensorSource& checkpoint, const std::string& name) {
   if (!checkpoint.has(name)) return;
   const TensorView& view = checkpoint.get(name);
   bool all_zero = true;
@@ -123,7 +123,7 @@ W8A8Linear::W8A8Linear(std::vector<int8_t> weight, std::vector<float> weight_sca
   if (input_scale_) check_scales("W8A8Linear input_scale", {*input_scale_});
 }
 
-std::unique_ptr<W8A8Linear> W8A8Linear::load(const Checkpoint& checkpoint, const std::string& prefix, int64_t N,
+std::unique_ptr<W8A8Linear> W8A8Linear::load(const TensorSource& checkpoint, const std::string& prefix, int64_t N,
                                              int64_t K, const W8A8Format& format, bool with_bias) {
   const std::string weight_name = prefix + ".weight";
   const TensorView& weight_view = checkpoint.get(weight_name);

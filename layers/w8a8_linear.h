@@ -12,7 +12,7 @@
 
 namespace runllm {
 
-class Checkpoint;
+class TensorSource;
 
 struct W8A8Format {
   bool per_channel_weights = true;  // weight_scale [N, 1]; false: one scale [1]
@@ -22,7 +22,7 @@ struct W8A8Format {
 class W8A8Linear : public Linear {
  public:
   // Reads PREFIX.{weight (I8 [N, K]), weight_scale, [input_scale], [bias]}; checks dtypes and shapes.
-  static std::unique_ptr<W8A8Linear> load(const Checkpoint& checkpoint, const std::string& prefix, int64_t N,
+  static std::unique_ptr<W8A8Linear> load(const TensorSource& checkpoint, const std::string& prefix, int64_t N,
                                           int64_t K, const W8A8Format& format, bool with_bias);
   // Symmetric per-channel int8 as llm-compressor does it: scale = absmax / 127.5,
   // q = clamp(round_half_even(w / scale), -128, 127).

@@ -10,22 +10,9 @@
 #include <vector>
 
 #include "runtime/dtype.h"
+#include "runtime/tensor_view.h"
 
 namespace runllm {
-
-// "[576, 64]": how every error message prints a shape.
-std::string shape_to_string(const std::vector<int64_t>& shape);
-
-// A tensor inside a mapped file. `data` stays valid while its SafetensorsFile / Checkpoint lives.
-struct TensorView {
-  std::string name;
-  DType dtype;
-  std::vector<int64_t> shape;
-  const uint8_t* data;
-  size_t nbytes;
-  int64_t numel() const;
-  std::string shape_string() const;  // "[576, 64]"
-};
 
 class MappedFile;
 
@@ -60,18 +47,15 @@ class SafetensorsFile {
 // model.safetensors.index.json ({"weight_map": {tensor: file}}). A tensor the index names must exist
 // in the shard it names; shard names are plain file names of regular files in the directory, at most
 // 10,000 of them.
-class Checkpoint {
+class Checkpoint : public TensorSource {
  public:
   static Checkpoint open_dir(const std::string& dir);
 
-  bool has(const std::string& name) const;
+  bool has(const std::string& name) const override;
   // Throws "DIR: missing tensor NAME" when absent.
-  const TensorView& get(const std::string& name) const;
+  const TensorView& get(const std::string& name) const override;
   std::vector<std::string> names() const;
-
-  // Reads a float tensor (F32, F16 or BF16) converted to fp32, after checking its shape equals
-  // `expected_shape`; a mismatch throws "NAME: expected [a, b], got F16 [c, d]".
-  std::vector<float> read_f32(const std::string& name, const std::vector<int64_t>& expected_shape) const;
+  std::vector<float> read_f32(const std::string& name, const std::vector<int64_t>& expected_shape) const override;
 
  private:
   std::string dir_;
