@@ -2,15 +2,14 @@
 // every generated token (its position and token id are read from device memory, so nothing is
 // re-captured and the host does not wait per layer).
 #include "model/cuda_llama_model.h"
+#include "model/decoder_checks.h"
 #include "runtime/cuda_check.h"
 #include "runtime/error.h"
 
 namespace runllm {
 
 void CudaLlamaModel::decode_step(bool token_on_device) {
-  if (length_ + 1 > capacity_)
-    throw Error("context overflow: " + std::to_string(length_ + 1) + " tokens exceed the context of " +
-                std::to_string(capacity_));
+  check_context_room(length_, 1, capacity_);
   const cudaStream_t stream = context_.stream();
   if (!use_graph_) {
     if (!token_on_device) throw Error("decode_step: internal: token not staged");

@@ -9,6 +9,7 @@
 #include "kernels/cpu/norm_rope.h"
 #include "kernels/cuda/attention.h"
 #include "kernels/cuda/sampling.h"
+#include "model/decoder_checks.h"
 #include "model/llama_model.h"
 #include "runtime/cuda_check.h"
 #include "runtime/error.h"
@@ -173,10 +174,7 @@ void CudaLlamaModel::reset(int64_t capacity) {
 }
 
 void CudaLlamaModel::stage_tokens(const int32_t* tokens, int64_t M, int64_t past) {
-  const int64_t V = config_.vocab_size;
-  for (int64_t m = 0; m < M; ++m)
-    if (tokens[m] < 0 || tokens[m] >= V)
-      throw Error("token id " + std::to_string(tokens[m]) + " is outside the vocabulary of " + std::to_string(V));
+  check_token_ids(tokens, M, config_.vocab_size);
   context_.synchronize();  // the pinned staging may still feed an earlier copy
   for (int64_t m = 0; m < M; ++m) {
     host_staging_[m] = tokens[m];
@@ -189,10 +187,7 @@ void CudaLlamaModel::stage_tokens(const int32_t* tokens, int64_t M, int64_t past
 }
 
 void CudaLlamaModel::forward(const int32_t* tokens, int64_t M, int64_t first_logit_row, float* logits) {
-  if (M <= 0) throw Error("forward: no tokens to run");
-  if (length_ + M > capacity_)
-    throw Error("context overflow: " + std::to_string(length_ + M) + " tokens exceed the context of " +
-                std::to_string(capacity_) + " (use a larger --ctx or a shorter prompt)");
+  check_context_room(length_, M, capacity_);
   const int64_t V = config_.vocab_size;
   token_on_device_ = false;
   for (int64_t r0 = 0; r0 < M; r0 += max_batch_) {
@@ -216,10 +211,8 @@ void CudaLlamaModel::run_for_sampling(const int32_t* tokens, int64_t M) {
     return;
   }
   if (!(token_on_device_ && token_on_device_value_ == tokens[0])) {
-    if (length_ + 1 > capacity_) throw Error("context overflow");
-    const int64_t V = config_.vocab_size;
-    if (tokens[0] < 0 || tokens[0] >= V)
-      throw Error("token id " + std::to_string(tokens[0]) + " is outside the vocabulary of " + std::to_string(V));
+    check_context_room(length_, 1, capacity_);
+    check_token_ids(tokens, 1, config_.vocab_size);
     context_.synchronize();
     host_staging_[0] = tokens[0];
     CUDA_CHECK(cudaMemcpyAsync(ids_, host_staging_, sizeof(int32_t), cudaMemcpyHostToDevice, context_.stream()));

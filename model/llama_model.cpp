@@ -8,6 +8,7 @@
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/norm_rope.h"
 #include "layers/dense_linear.h"
+#include "model/decoder_checks.h"
 #include "model/safetensors.h"
 #include "runtime/error.h"
 
@@ -52,10 +53,7 @@ std::unique_ptr<LlamaModel> LlamaModel::load(const Checkpoint& checkpoint, const
 }
 
 void LlamaModel::embed(const int32_t* tokens, int64_t M, float* x) const {
-  const int64_t V = config_.vocab_size;
-  for (int64_t m = 0; m < M; ++m)
-    if (tokens[m] < 0 || tokens[m] >= V)
-      throw Error("token id " + std::to_string(tokens[m]) + " is outside the vocabulary of " + std::to_string(V));
+  check_token_ids(tokens, M, config_.vocab_size);
   cpu::embedding_gather(embed_tokens_.data(), config_.hidden_size, tokens, M, x);
 }
 
@@ -110,10 +108,7 @@ void LlamaModel::forward(const int32_t* tokens, int64_t M, KvCache& cache, int64
   const ModelConfig& c = config_;
   const int64_t H = c.hidden_size, V = c.vocab_size;
   const int64_t past = cache.length_;
-  if (M <= 0) throw Error("forward: no tokens to run");
-  if (past + M > cache.capacity_)
-    throw Error("context overflow: " + std::to_string(past + M) + " tokens exceed the context of " +
-                std::to_string(cache.capacity_) + " (use a larger --ctx or a shorter prompt)");
+  check_context_room(past, M, cache.capacity_);
 
   std::vector<float> x(static_cast<size_t>(M * H));
   embed(tokens, M, x.data());
