@@ -21,13 +21,15 @@ struct ArchitectureTraits {
   const char* model_type;
   bool qkv_bias_always;       // Qwen2 hard-codes bias=True on q/k/v, with no config key
   int64_t default_kv_heads;   // absent num_key_value_heads; 0 = num_attention_heads
+  bool bias_keys;             // attention_bias / mlp_bias mean something (Llama); Mistral and Qwen2
+                              // hard-code their biases and transformers ignores both keys there
 };
 
 // Mistral's class default for num_key_value_heads is 8, not the head count (FORMATS-REFERENCE.md §1.5).
 constexpr ArchitectureTraits kArchitectures[] = {
-    {"LlamaForCausalLM", "llama", false, 0},
-    {"MistralForCausalLM", "mistral", false, 8},
-    {"Qwen2ForCausalLM", "qwen2", true, 0},
+    {"LlamaForCausalLM", "llama", false, 0, true},
+    {"MistralForCausalLM", "mistral", false, 8, false},
+    {"Qwen2ForCausalLM", "qwen2", true, 0, false},
 };
 
 constexpr const char* kRopeTypes[] = {"default", "linear", "dynamic", "llama3", "yarn"};
@@ -214,10 +216,10 @@ DType read_torch_dtype(const KeyReader& config) {
 
 // The decoder run-llm implements is SwiGLU without MLP biases; refuse configs that say otherwise
 // rather than computing something else.
-void check_supported_variant(const KeyReader& config) {
+void check_supported_variant(const KeyReader& config, const ArchitectureTraits& architecture) {
   if (config.present("hidden_act") && config.string("hidden_act") != "silu")
     throw Error(config.where() + ": unsupported \"hidden_act\" \"" + config.string("hidden_act") + "\" (expected silu)");
-  if (config.boolean_or("mlp_bias", false))
+  if (architecture.bias_keys && config.boolean_or("mlp_bias", false))
     throw Error(config.where() + ": \"mlp_bias\": true is not supported (expected false)");
 }
 
@@ -258,6 +260,10 @@ void read_rope(const KeyReader& config, ModelConfig& model) {
     if (!parameters.is_object())
       throw Error(config.where() + ": \"rope_parameters\" must be an object, got " + parameters.dump());
     const KeyReader rope(parameters, config.where() + ": rope_parameters");
+    // transformers 5 may nest one dict per layer type; these families have one rope for all layers.
+    for (const char* layer_type : {"full_attention", "sliding_attention"})
+      if (rope.has(layer_type))
+        throw Error(rope.where() + ": rope parameters per layer type (\"" + layer_type + "\") are not supported");
     model.rope_theta = rope.positive_number_or("rope_theta", model.rope_theta);
     model.rope_scaling = read_rope_scaling(rope, false, config, model.max_position_embeddings);
   } else if (config.present("rope_scaling")) {
@@ -327,13 +333,14 @@ ModelConfig interpret_model_config(const json& document, const std::string& sour
   ModelConfig model;
   const ArchitectureTraits& architecture = read_architecture(config);
   model.architecture = architecture.name;
-  check_supported_variant(config);
+  check_supported_variant(config, architecture);
   read_sizes(config, architecture, model);
   model.rms_norm_eps = config.positive_number_or("rms_norm_eps", 1e-6f);
   read_rope(config, model);
   read_sliding_window(config, architecture, model);
   model.tie_word_embeddings = config.boolean_or("tie_word_embeddings", false);
-  model.attention_bias = architecture.qkv_bias_always || config.boolean_or("attention_bias", false);
+  model.attention_bias =
+      architecture.qkv_bias_always || (architecture.bias_keys && config.boolean_or("attention_bias", false));
   read_token_ids(config, model);
   model.torch_dtype = read_torch_dtype(config);
   // A null quantization_config means an unquantized checkpoint.

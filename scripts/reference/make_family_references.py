@@ -19,7 +19,7 @@ Families:
   llama31_llama3  LlamaForCausalLM, rope_parameters llama3, head_dim 32 != 64/4, GQA, bf16, tied
   mistral_window  MistralForCausalLM, sliding_window 8 < the 24-token prompt, fp32
   qwen2_bias      Qwen2ForCausalLM, q/k/v biases, use_sliding_window on layer 1 only, bf16, tied
-  llama_yarn      LlamaForCausalLM, rope_parameters yarn (factor 4, original 16 positions), fp16
+  llama_yarn      LlamaForCausalLM, rope_parameters yarn (factor 4, original 16 positions), attention_bias, fp16
   llama_dynamic   LlamaForCausalLM, legacy spelling (rope_theta + rope_scaling {"type": "dynamic"},
                   torch_dtype), max_position_embeddings 16 < the prompt, fp16, tied
 
@@ -218,12 +218,12 @@ def main():
                      "Qwen2: q/k/v biases, use_sliding_window with window 6 on layer 1 only (max_window_layers 1), "
                      "bf16, tied (sensitivity: no window; the biases cannot be switched off by config)")
         write_family("llama_yarn",
-                     small(LlamaConfig, bpe_vocab, rope_parameters={
+                     small(LlamaConfig, bpe_vocab, attention_bias=True, rope_parameters={
                          "rope_type": "yarn", "rope_theta": 10000.0, "factor": 4.0,
                          "original_max_position_embeddings": 16}),
                      torch.float16, bpe_writer(bpe), default_rope,
                      "yarn rope scaling (factor 4, 16 original positions, attention factor from factor), "
-                     "fp16 (sensitivity: plain rope)")
+                     "attention_bias (q/k/v/o biases), fp16 (sensitivity: plain rope)")
 
         def legacy(saved):
             parameters = saved.pop("rope_parameters")
