@@ -247,6 +247,8 @@ void read_sizes(const KeyReader& config, const ArchitectureTraits& architecture,
       throw Error(config.where() + ": head dimension " + std::to_string(model.head_dim) + " is absurdly large (limit " +
                   std::to_string(kMaxHeadDim) + ")");
   }
+  if (model.head_dim % 2 != 0)  // rope rotates pairs (i, i + head_dim / 2)
+    throw Error(config.where() + ": head dimension " + std::to_string(model.head_dim) + " must be even (rope rotates pairs)");
   if (model.num_attention_heads % model.num_key_value_heads != 0)
     throw Error(config.where() + ": \"num_attention_heads\" " + std::to_string(model.num_attention_heads) +
                 " is not divisible by \"num_key_value_heads\" " + std::to_string(model.num_key_value_heads));

@@ -328,6 +328,8 @@ TEST_CASE("invalid configs are rejected naming the key", "[config]") {
     require_parse_error(raw, {"\"hidden_size\" 66", "not divisible by \"num_attention_heads\" 4", "head_dim"});
     raw["head_dim"] = 16;
     CHECK(parse(raw).head_dim == 16);  // explicit head_dim need not divide hidden_size
+    raw["head_dim"] = 15;
+    require_parse_error(raw, {"head dimension 15", "must be even"});
     raw = minimal_llama_config();
     raw["num_key_value_heads"] = 3;
     require_parse_error(raw, {"\"num_attention_heads\" 4", "not divisible by \"num_key_value_heads\" 3"});
