@@ -2,7 +2,8 @@
 """Tiny random-weight checkpoints of each supported family, saved by transformers itself, with golden
 logits of transformers' own forward (fp32), for tests/e2e/test_family_references.cpp.
 
-For each family below, a model with hidden 64, 2 layers and a vocabulary of a few hundred tokens is
+For each family below, a model with hidden 64, 2 heads of head_dim 64 (not hidden / heads), 2 layers and
+a vocabulary of a few hundred tokens is
 built with transformers' configuration and model classes (random weights; biases and norm weights
 randomized too, since transformers initializes them to 0 and 1), saved with save_pretrained
 (safetensors, in the family's dtype), and reloaded from disk in fp32 with eager attention: the
@@ -15,8 +16,8 @@ the family's feature (rope scaling, sliding window, biases), to show the test wo
 being ignored.
 
 Families:
-  llama2_spm      LlamaForCausalLM, SentencePiece tokenizer.model (trained here), fp16, separate lm_head
-  llama31_llama3  LlamaForCausalLM, rope_parameters llama3, head_dim 32 != 64/4, GQA, bf16, tied
+  llama2_spm      LlamaForCausalLM, SentencePiece tokenizer.model (trained here), no GQA, fp16, separate lm_head
+  llama31_llama3  LlamaForCausalLM, rope_parameters llama3, bf16, tied
   mistral_window  MistralForCausalLM, sliding_window 8 < the 24-token prompt, fp32
   qwen2_bias      Qwen2ForCausalLM, q/k/v biases, use_sliding_window on layer 1 only, bf16, tied
   llama_yarn      LlamaForCausalLM, rope_parameters yarn (factor 4, original 16 positions), attention_bias, fp16
@@ -171,8 +172,10 @@ def spm_writer(model_file):
 
 def small(config_class, vocab_size, **overrides):
     # bos/eos: <|endoftext|> (0) of the byte-level BPE; the SentencePiece family overrides them.
+    # head_dim 64 (what the GPU kernels take) with hidden 64 and 2 heads: every family also has a
+    # head_dim that differs from hidden / heads, and one kv head (GQA) unless overridden.
     values = dict(vocab_size=vocab_size, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                  num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=64,
+                  num_attention_heads=2, num_key_value_heads=1, head_dim=64, max_position_embeddings=64,
                   rms_norm_eps=1e-5, initializer_range=0.1, bos_token_id=0, eos_token_id=0,
                   tie_word_embeddings=False)
     values.update(overrides)
@@ -190,16 +193,16 @@ def main():
         def default_rope(config):
             config.rope_parameters = {"rope_type": "default", "rope_theta": config.rope_parameters["rope_theta"]}
 
-        write_family("llama2_spm", small(LlamaConfig, spm_vocab, num_key_value_heads=4, bos_token_id=1, eos_token_id=2), torch.float16,
+        write_family("llama2_spm", small(LlamaConfig, spm_vocab, num_key_value_heads=2, bos_token_id=1, eos_token_id=2), torch.float16,
                      spm_writer(spm_model), lambda c: setattr(c, "rms_norm_eps", 1e-1),
                      "Llama-2 style: SentencePiece tokenizer.model with BOS, fp16, separate lm_head "
                      "(sensitivity: rms_norm_eps 0.1 instead of 1e-5)")
         write_family("llama31_llama3",
-                     small(LlamaConfig, bpe_vocab, head_dim=32, tie_word_embeddings=True, rope_parameters={
+                     small(LlamaConfig, bpe_vocab, tie_word_embeddings=True, rope_parameters={
                          "rope_type": "llama3", "rope_theta": 500000.0, "factor": 8.0, "low_freq_factor": 1.0,
                          "high_freq_factor": 4.0, "original_max_position_embeddings": 16}),
                      torch.bfloat16, bpe_writer(bpe), default_rope,
-                     "Llama-3.1 style: llama3 rope scaling, head_dim 32 with hidden 64 and 4 heads, GQA, bf16, "
+                     "Llama-3.1 style: llama3 rope scaling, GQA, bf16, "
                      "tied embeddings (sensitivity: plain rope)")
         write_family("mistral_window", small(MistralConfig, bpe_vocab, sliding_window=8), torch.float32,
                      bpe_writer(bpe), lambda c: setattr(c, "sliding_window", None),
