@@ -44,7 +44,9 @@ struct ModelConfig {
   // layers marked in sliding_layers ([L]); 0 = every layer attends to the whole context. Mistral:
   // `sliding_window` (absent = 4096, null = none) on every layer. Qwen2: `sliding_window` only with
   // `use_sliding_window`, on the layers `layer_types` marks "sliding_attention" (absent: layers from
-  // `max_window_layers` on).
+  // `max_window_layers` on). Applied by the CPU forward (kernels/cpu/attention); NOT YET by the GPU
+  // path (model/cuda_llama_model.cpp), which must refuse a model with a window shorter than its
+  // context until its attention kernel masks keys before position - sliding_window + 1.
   int64_t sliding_window = 0;
   std::vector<bool> sliding_layers;
   int64_t bos_token_id = -1;         // -1 = none
