@@ -306,12 +306,13 @@ void read_sliding_window(const KeyReader& config, const ArchitectureTraits& arch
                       " is not supported (expected full_attention or sliding_attention)");
       }
     } else {
-      const int64_t first = config.present("max_window_layers")
-                                ? (config.at("max_window_layers").is_number_integer() &&
-                                           config.at("max_window_layers").get<int64_t>() == 0
-                                       ? 0
-                                       : config.positive_int("max_window_layers", kMaxLayers))
-                                : 28;
+      int64_t first = 28;  // Qwen2Config's default max_window_layers
+      if (config.present("max_window_layers")) {
+        const json& value = config.at("max_window_layers");
+        if (!value.is_number_integer() || value.get<int64_t>() < 0)
+          throw Error(config.where() + ": \"max_window_layers\" must be a non-negative integer, got " + value.dump());
+        first = value.get<int64_t>();
+      }
       for (size_t i = 0; i < layers; ++i) model.sliding_layers[i] = static_cast<int64_t>(i) >= first;
     }
   }

@@ -221,6 +221,12 @@ TEST_CASE("sliding windows: Mistral on every layer, Qwen2 per layer", "[config]"
   config = parse(raw);
   CHECK(config.layer_sliding_window(0) == 32);
   CHECK(config.layer_sliding_window(1) == 0);
+  raw.erase("layer_types");
+  raw["max_window_layers"] = 0;
+  CHECK(parse(raw).layer_sliding_window(0) == 32);
+  raw["max_window_layers"] = -1;
+  require_parse_error(raw, {"\"max_window_layers\"", "non-negative integer"});
+  raw["max_window_layers"] = 1;
   raw["layer_types"] = {"sliding_attention", "chunked_attention"};
   require_parse_error(raw, {"\"layer_types\"", "chunked_attention", "not supported"});
   raw["layer_types"] = {"full_attention"};
