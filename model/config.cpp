@@ -21,16 +21,18 @@ struct ArchitectureTraits {
   const char* model_type;
   bool qkv_bias_always;       // Qwen2 hard-codes bias=True on q/k/v, with no config key
   int64_t default_kv_heads;   // absent num_key_value_heads; 0 = num_attention_heads
+  bool bias_keys;             // attention_bias / mlp_bias mean something (Llama); Mistral and Qwen2
+                              // hard-code their biases and transformers ignores both keys there
 };
 
 // Mistral's class default for num_key_value_heads is 8, not the head count (FORMATS-REFERENCE.md §1.5).
 constexpr ArchitectureTraits kArchitectures[] = {
-    {"LlamaForCausalLM", "llama", false, 0},
-    {"MistralForCausalLM", "mistral", false, 8},
-    {"Qwen2ForCausalLM", "qwen2", true, 0},
+    {"LlamaForCausalLM", "llama", false, 0, true},
+    {"MistralForCausalLM", "mistral", false, 8, false},
+    {"Qwen2ForCausalLM", "qwen2", true, 0, false},
 };
 
-constexpr const char* kRopeTypes[] = {"default", "linear", "dynamic", "llama3"};
+constexpr const char* kRopeTypes[] = {"default", "linear", "dynamic", "llama3", "yarn"};
 
 // Upper bounds far above any real model: a value past them is a corrupt or hostile file.
 constexpr int64_t kMaxHiddenSize = 65536;
@@ -48,6 +50,7 @@ class KeyReader {
 
   // Optional keys may also be null, which transformers treats like absent.
   bool present(const char* key) const { return object_.contains(key) && !object_.at(key).is_null(); }
+  bool has(const char* key) const { return object_.contains(key); }
   const json& at(const char* key) const { return object_.at(key); }
 
   int64_t positive_int(const char* key, int64_t max_value) const {
@@ -143,8 +146,12 @@ const ArchitectureTraits& read_architecture(const KeyReader& config) {
 
 // Scaling keys shared by the legacy `rope_scaling` dict and transformers-5 `rope_parameters`
 // (FORMATS-REFERENCE.md §1.4); `type` is the old spelling of `rope_type`. `rope_parameters` may hold
-// only rope_theta (plain rope), while a legacy `rope_scaling` dict must say its type.
-RopeScaling read_rope_scaling(const KeyReader& rope, bool type_required) {
+// only rope_theta (plain rope), while a legacy `rope_scaling` dict must say its type. Defaults follow
+// transformers 5.x (modeling_rope_utils.py, standardize_rope_params): llama3 and yarn take
+// `original_max_position_embeddings` from the dict, else from a top-level key of that name, else
+// max_position_embeddings.
+RopeScaling read_rope_scaling(const KeyReader& rope, bool type_required, const KeyReader& config,
+                              int64_t max_position_embeddings) {
   RopeScaling scaling;
   if (rope.present("rope_type")) {
     scaling.type = rope.string("rope_type");
@@ -160,15 +167,38 @@ RopeScaling read_rope_scaling(const KeyReader& rope, bool type_required) {
     supported += std::string(supported.empty() ? "" : ", ") + type;
   }
   if (!known) throw Error(rope.where() + ": unsupported rope type \"" + scaling.type + "\" (supported: " + supported + ")");
+  // Only part of each head rotated (Phi, GPT-NeoX style) is not implemented.
+  if (rope.present("partial_rotary_factor") && rope.positive_number("partial_rotary_factor") != 1.0f)
+    throw Error(rope.where() + ": \"partial_rotary_factor\" " + rope.at("partial_rotary_factor").dump() +
+                " is not supported (expected 1)");
   if (scaling.type == "default") return scaling;
 
   scaling.factor = rope.positive_number("factor");
-  if (scaling.type == "llama3") {  // transformers requires all four keys for llama3
+  if (scaling.type == "llama3" || scaling.type == "yarn") {
+    // transformers 5 gives a top-level original_max_position_embeddings priority (Phi-3 style).
+    scaling.original_max_position_embeddings =
+        config.present("original_max_position_embeddings")
+            ? config.positive_int("original_max_position_embeddings", kMaxPositions)
+            : rope.positive_int_or("original_max_position_embeddings", kMaxPositions, max_position_embeddings);
+  }
+  if (scaling.type == "llama3") {  // transformers requires both frequency factors for llama3
     scaling.low_freq_factor = rope.positive_number("low_freq_factor");
     scaling.high_freq_factor = rope.positive_number("high_freq_factor");
-    scaling.original_max_position_embeddings = rope.positive_int("original_max_position_embeddings", kMaxPositions);
     if (!(scaling.high_freq_factor > scaling.low_freq_factor))
       throw Error(rope.where() + ": \"high_freq_factor\" must be greater than \"low_freq_factor\"");
+  } else if (scaling.type == "yarn") {
+    // transformers 5 uses the explicit factor (4.x derived it from max / original positions when
+    // original_max_position_embeddings was given); beta_fast/beta_slow of 0 or null take their defaults.
+    const auto zero_is_absent = [&](const char* key, float fallback) {
+      if (rope.present(key) && rope.at(key).is_number() && rope.at(key).get<double>() == 0.0) return fallback;
+      return rope.positive_number_or(key, fallback);
+    };
+    scaling.attention_factor = rope.positive_number_or("attention_factor", 0.0f);
+    scaling.beta_fast = zero_is_absent("beta_fast", 32.0f);
+    scaling.beta_slow = zero_is_absent("beta_slow", 1.0f);
+    scaling.mscale = zero_is_absent("mscale", 0.0f);
+    scaling.mscale_all_dim = zero_is_absent("mscale_all_dim", 0.0f);
+    scaling.truncate = rope.boolean_or("truncate", true);
   }
   return scaling;
 }
@@ -186,10 +216,10 @@ DType read_torch_dtype(const KeyReader& config) {
 
 // The decoder run-llm implements is SwiGLU without MLP biases; refuse configs that say otherwise
 // rather than computing something else.
-void check_supported_variant(const KeyReader& config) {
+void check_supported_variant(const KeyReader& config, const ArchitectureTraits& architecture) {
   if (config.present("hidden_act") && config.string("hidden_act") != "silu")
     throw Error(config.where() + ": unsupported \"hidden_act\" \"" + config.string("hidden_act") + "\" (expected silu)");
-  if (config.boolean_or("mlp_bias", false))
+  if (architecture.bias_keys && config.boolean_or("mlp_bias", false))
     throw Error(config.where() + ": \"mlp_bias\": true is not supported (expected false)");
 }
 
@@ -217,6 +247,8 @@ void read_sizes(const KeyReader& config, const ArchitectureTraits& architecture,
       throw Error(config.where() + ": head dimension " + std::to_string(model.head_dim) + " is absurdly large (limit " +
                   std::to_string(kMaxHeadDim) + ")");
   }
+  if (model.head_dim % 2 != 0)  // rope rotates pairs (i, i + head_dim / 2)
+    throw Error(config.where() + ": head dimension " + std::to_string(model.head_dim) + " must be even (rope rotates pairs)");
   if (model.num_attention_heads % model.num_key_value_heads != 0)
     throw Error(config.where() + ": \"num_attention_heads\" " + std::to_string(model.num_attention_heads) +
                 " is not divisible by \"num_key_value_heads\" " + std::to_string(model.num_key_value_heads));
@@ -230,13 +262,59 @@ void read_rope(const KeyReader& config, ModelConfig& model) {
     if (!parameters.is_object())
       throw Error(config.where() + ": \"rope_parameters\" must be an object, got " + parameters.dump());
     const KeyReader rope(parameters, config.where() + ": rope_parameters");
+    // transformers 5 may nest one dict per layer type; these families have one rope for all layers.
+    for (const char* layer_type : {"full_attention", "sliding_attention"})
+      if (rope.has(layer_type))
+        throw Error(rope.where() + ": rope parameters per layer type (\"" + layer_type + "\") are not supported");
     model.rope_theta = rope.positive_number_or("rope_theta", model.rope_theta);
-    model.rope_scaling = read_rope_scaling(rope, false);
+    model.rope_scaling = read_rope_scaling(rope, false, config, model.max_position_embeddings);
   } else if (config.present("rope_scaling")) {
     const json& scaling = config.at("rope_scaling");
     if (!scaling.is_object())
       throw Error(config.where() + ": \"rope_scaling\" must be an object or null, got " + scaling.dump());
-    model.rope_scaling = read_rope_scaling(KeyReader(scaling, config.where() + ": rope_scaling"), true);
+    model.rope_scaling = read_rope_scaling(KeyReader(scaling, config.where() + ": rope_scaling"), true, config,
+                                           model.max_position_embeddings);
+  }
+  if (config.present("partial_rotary_factor") && config.positive_number("partial_rotary_factor") != 1.0f)
+    throw Error(config.where() + ": \"partial_rotary_factor\" " + config.at("partial_rotary_factor").dump() +
+                " is not supported (expected 1)");
+}
+
+// transformers 5.x: MistralConfig (sliding_window default 4096, every layer) and Qwen2Config
+// (use_sliding_window, max_window_layers, layer_types). Llama has no sliding window: its
+// configuration ignores the key, and so does run-llm.
+void read_sliding_window(const KeyReader& config, const ArchitectureTraits& architecture, ModelConfig& model) {
+  const std::string name = architecture.name;
+  const size_t layers = static_cast<size_t>(model.num_hidden_layers);
+  model.sliding_layers.assign(layers, false);
+  if (name == "MistralForCausalLM") {
+    if (config.has("sliding_window") && config.at("sliding_window").is_null()) return;
+    model.sliding_window = config.positive_int_or("sliding_window", kMaxPositions, 4096);
+    model.sliding_layers.assign(layers, true);
+  } else if (name == "Qwen2ForCausalLM") {
+    if (!config.boolean_or("use_sliding_window", false) || !config.present("sliding_window")) return;
+    model.sliding_window = config.positive_int("sliding_window", kMaxPositions);
+    if (config.present("layer_types")) {
+      const json& types = config.at("layer_types");
+      if (!types.is_array() || types.size() != layers)
+        throw Error(config.where() + ": \"layer_types\" must be a list of " + std::to_string(layers) +
+                    " entries, got " + types.dump().substr(0, 200));
+      for (size_t i = 0; i < layers; ++i) {
+        if (types[i] == "sliding_attention") model.sliding_layers[i] = true;
+        else if (types[i] != "full_attention")
+          throw Error(config.where() + ": \"layer_types\" entry " + types[i].dump().substr(0, 100) +
+                      " is not supported (expected full_attention or sliding_attention)");
+      }
+    } else {
+      int64_t first = 28;  // Qwen2Config's default max_window_layers
+      if (config.present("max_window_layers")) {
+        const json& value = config.at("max_window_layers");
+        if (!value.is_number_integer() || value.get<int64_t>() < 0)
+          throw Error(config.where() + ": \"max_window_layers\" must be a non-negative integer, got " + value.dump());
+        first = value.get<int64_t>();
+      }
+      for (size_t i = 0; i < layers; ++i) model.sliding_layers[i] = static_cast<int64_t>(i) >= first;
+    }
   }
 }
 
@@ -258,12 +336,14 @@ ModelConfig interpret_model_config(const json& document, const std::string& sour
   ModelConfig model;
   const ArchitectureTraits& architecture = read_architecture(config);
   model.architecture = architecture.name;
-  check_supported_variant(config);
+  check_supported_variant(config, architecture);
   read_sizes(config, architecture, model);
   model.rms_norm_eps = config.positive_number_or("rms_norm_eps", 1e-6f);
   read_rope(config, model);
+  read_sliding_window(config, architecture, model);
   model.tie_word_embeddings = config.boolean_or("tie_word_embeddings", false);
-  model.attention_bias = architecture.qkv_bias_always || config.boolean_or("attention_bias", false);
+  model.attention_bias =
+      architecture.qkv_bias_always || (architecture.bias_keys && config.boolean_or("attention_bias", false));
   read_token_ids(config, model);
   model.torch_dtype = read_torch_dtype(config);
   // A null quantization_config means an unquantized checkpoint.

@@ -10,12 +10,19 @@
 
 namespace runllm {
 
+// transformers 5.x modeling_rope_utils.py is the reference for every type's formula.
 struct RopeScaling {
-  std::string type = "default";  // "default" | "llama3" | "linear" | "dynamic"
+  std::string type = "default";  // "default" | "linear" | "dynamic" | "llama3" | "yarn"
   float factor = 1.0f;
   float low_freq_factor = 1.0f;              // llama3
   float high_freq_factor = 4.0f;             // llama3
-  int64_t original_max_position_embeddings = 8192;  // llama3
+  int64_t original_max_position_embeddings = 8192;  // llama3, yarn (absent: max_position_embeddings)
+  float attention_factor = 0.0f;  // yarn: cos/sin multiplier; 0 = derived from factor (and mscale)
+  float beta_fast = 32.0f;        // yarn
+  float beta_slow = 1.0f;         // yarn
+  float mscale = 0.0f;            // yarn, 0 = absent
+  float mscale_all_dim = 0.0f;    // yarn, 0 = absent
+  bool truncate = true;           // yarn
 };
 
 struct ModelConfig {
@@ -33,6 +40,15 @@ struct ModelConfig {
   RopeScaling rope_scaling;
   bool tie_word_embeddings = false;
   bool attention_bias = false;       // Qwen2 always has q/k/v biases
+  // Sliding-window attention: a query at position p sees keys at p - sliding_window + 1 .. p, in the
+  // layers marked in sliding_layers ([L]); 0 = every layer attends to the whole context. Mistral:
+  // `sliding_window` (absent = 4096, null = none) on every layer. Qwen2: `sliding_window` only with
+  // `use_sliding_window`, on the layers `layer_types` marks "sliding_attention" (absent: layers from
+  // `max_window_layers` on). Applied by the CPU forward (kernels/cpu/attention); NOT YET by the GPU
+  // path (model/cuda_llama_model.cpp), which must refuse a model with a window shorter than its
+  // context until its attention kernel masks keys before position - sliding_window + 1.
+  int64_t sliding_window = 0;
+  std::vector<bool> sliding_layers;
   int64_t bos_token_id = -1;         // -1 = none
   std::vector<int64_t> eos_token_ids;
   DType torch_dtype = DType::F16;    // the checkpoint's activation dtype
@@ -40,6 +56,10 @@ struct ModelConfig {
 
   int64_t q_dim() const { return num_attention_heads * head_dim; }
   int64_t kv_dim() const { return num_key_value_heads * head_dim; }
+  // The window of layer `layer` (0 = full causal attention).
+  int64_t layer_sliding_window(int64_t layer) const {
+    return sliding_window > 0 && sliding_layers.at(static_cast<size_t>(layer)) ? sliding_window : 0;
+  }
 };
 
 // Parses and validates; throws runllm::Error naming the file and key: missing required size,

@@ -26,15 +26,21 @@ namespace {
 
 cpu::RopeParams rope_params(const ModelConfig& config) {
   cpu::RopeParams params;
+  const RopeScaling& scaling = config.rope_scaling;
   params.head_dim = config.head_dim;
   params.theta = config.rope_theta;
-  params.scaling_type = config.rope_scaling.type;
-  params.factor = config.rope_scaling.factor;
-  params.low_freq_factor = config.rope_scaling.low_freq_factor;
-  params.high_freq_factor = config.rope_scaling.high_freq_factor;
-  params.original_max_position_embeddings = config.rope_scaling.original_max_position_embeddings;
-  if (params.scaling_type == "dynamic")
-    throw Error("config.json: rope_scaling type \"dynamic\" is not supported yet (supported: default, linear, llama3)");
+  params.scaling_type = scaling.type;
+  params.factor = scaling.factor;
+  params.low_freq_factor = scaling.low_freq_factor;
+  params.high_freq_factor = scaling.high_freq_factor;
+  params.original_max_position_embeddings = scaling.original_max_position_embeddings;
+  params.max_position_embeddings = config.max_position_embeddings;
+  params.attention_factor = scaling.attention_factor;
+  params.beta_fast = scaling.beta_fast;
+  params.beta_slow = scaling.beta_slow;
+  params.mscale = scaling.mscale;
+  params.mscale_all_dim = scaling.mscale_all_dim;
+  params.truncate = scaling.truncate;
   return params;
 }
 
@@ -44,7 +50,8 @@ std::unique_ptr<LlamaModel> LlamaModel::load(const Checkpoint& checkpoint, const
                                              LinearSource& linears) {
   std::unique_ptr<LlamaModel> model(new LlamaModel(config));
   const int64_t H = config.hidden_size, V = config.vocab_size;
-  model->rope_inv_freq_ = cpu::rope_inverse_frequencies(rope_params(config));
+  model->rope_params_ = rope_params(config);
+  model->rope_ = cpu::rope_table(model->rope_params_, config.max_position_embeddings);
   model->embed_tokens_ = checkpoint.read_f32("model.embed_tokens.weight", {V, H});
   for (int64_t i = 0; i < config.num_hidden_layers; ++i) model->layers_.push_back(linears.load_layer(i));
   model->final_norm_ = checkpoint.read_f32("model.norm.weight", {H});
@@ -57,8 +64,16 @@ void LlamaModel::embed(const int32_t* tokens, int64_t M, float* x) const {
   cpu::embedding_gather(embed_tokens_.data(), config_.hidden_size, tokens, M, x);
 }
 
+const cpu::RopeTable& LlamaModel::rope_for_length(int64_t seq_len, cpu::RopeTable& scratch) const {
+  // Only dynamic NTK rope changes with the length: transformers recomputes it per forward from the
+  // highest position (dynamic_rope_update); every other type has one table.
+  if (rope_params_.scaling_type != "dynamic" || seq_len <= config_.max_position_embeddings) return rope_;
+  scratch = cpu::rope_table(rope_params_, seq_len);
+  return scratch;
+}
+
 void LlamaModel::run_layer(int64_t index, float* x, int64_t M, int64_t past, float* keys, float* values,
-                           LinearInputObserver* observer) const {
+                           const cpu::RopeTable& rope, LinearInputObserver* observer) const {
   const ModelConfig& c = config_;
   const DecoderLayer& layer = layers_[static_cast<size_t>(index)];
   const int64_t H = c.hidden_size, I = c.intermediate_size;
@@ -68,7 +83,8 @@ void LlamaModel::run_layer(int64_t index, float* x, int64_t M, int64_t past, flo
   std::vector<float> gate_up(static_cast<size_t>(M * 2 * I)), activated(static_cast<size_t>(M * I));
   std::vector<int64_t> positions(static_cast<size_t>(M));
   for (int64_t m = 0; m < M; ++m) positions[m] = past + m;
-  const cpu::AttentionShape shape{c.num_attention_heads, c.num_key_value_heads, c.head_dim};
+  const cpu::AttentionShape shape{c.num_attention_heads, c.num_key_value_heads, c.head_dim,
+                                  c.layer_sliding_window(index)};
   auto observe = [&](Projection projection, const float* input, int64_t K) {
     if (observer) observer->observe(index, projection, input, M, K);
   };
@@ -76,9 +92,10 @@ void LlamaModel::run_layer(int64_t index, float* x, int64_t M, int64_t past, flo
   cpu::rms_norm(x, layer.input_norm.data(), M, H, c.rms_norm_eps, normed.data());
   observe(Projection::Qkv, normed.data(), H);
   layer.qkv->forward(normed.data(), M, qkv.data());
-  cpu::apply_rope(qkv.data(), M, qkv_dim, c.num_attention_heads, c.head_dim, positions.data(), rope_inv_freq_);
+  cpu::apply_rope(qkv.data(), M, qkv_dim, c.num_attention_heads, c.head_dim, positions.data(), rope.inv_freq,
+                  rope.attention_scaling);
   cpu::apply_rope(qkv.data() + q_dim, M, qkv_dim, c.num_key_value_heads, c.head_dim, positions.data(),
-                  rope_inv_freq_);
+                  rope.inv_freq, rope.attention_scaling);
   for (int64_t m = 0; m < M; ++m) {
     const float* row = qkv.data() + m * qkv_dim;
     std::copy(row + q_dim, row + q_dim + kv_dim, keys + (past + m) * kv_dim);
@@ -100,7 +117,8 @@ void LlamaModel::run_layer(int64_t index, float* x, int64_t M, int64_t past, flo
 
 void LlamaModel::forward_layer_sequence(int64_t layer, float* x, int64_t M, LinearInputObserver* observer) const {
   std::vector<float> keys(static_cast<size_t>(M * config_.kv_dim())), values(keys.size());
-  run_layer(layer, x, M, 0, keys.data(), values.data(), observer);
+  cpu::RopeTable scratch;
+  run_layer(layer, x, M, 0, keys.data(), values.data(), rope_for_length(M, scratch), observer);
 }
 
 void LlamaModel::forward(const int32_t* tokens, int64_t M, KvCache& cache, int64_t first_logit_row,
@@ -112,8 +130,10 @@ void LlamaModel::forward(const int32_t* tokens, int64_t M, KvCache& cache, int64
 
   std::vector<float> x(static_cast<size_t>(M * H));
   embed(tokens, M, x.data());
+  cpu::RopeTable scratch;
+  const cpu::RopeTable& rope = rope_for_length(past + M, scratch);
   for (int64_t l = 0; l < num_layers(); ++l)
-    run_layer(l, x.data(), M, past, cache.keys(l), cache.values(l), nullptr);
+    run_layer(l, x.data(), M, past, cache.keys(l), cache.values(l), rope, nullptr);
   cache.length_ = past + M;
 
   // Only the rows that need logits go through the final norm and lm_head (V is large).

@@ -91,14 +91,19 @@ class LlamaModel {
  private:
   explicit LlamaModel(const ModelConfig& config) : config_(config) {}
   // x [M, H] at positions past .. past + M - 1; keys/values: this layer's cache rows [past + M, kv_dim].
+  // `rope`: the table for this forward (rope_for_length).
   void run_layer(int64_t index, float* x, int64_t M, int64_t past, float* keys, float* values,
-                 LinearInputObserver* observer) const;
+                 const cpu::RopeTable& rope, LinearInputObserver* observer) const;
+  // The rope table for a forward whose highest position is seq_len - 1: rope_, or for dynamic NTK
+  // a table computed into `scratch`.
+  const cpu::RopeTable& rope_for_length(int64_t seq_len, cpu::RopeTable& scratch) const;
   ModelConfig config_;
   std::vector<float> embed_tokens_;          // [V, H]
   std::vector<DecoderLayer> layers_;         // [L]
   std::vector<float> final_norm_;            // [H]
   std::unique_ptr<Linear> lm_head_;          // [V, H]; null when tied to embed_tokens_
-  std::vector<float> rope_inv_freq_;         // [head_dim / 2]
+  cpu::RopeParams rope_params_;
+  cpu::RopeTable rope_;                      // inv_freq [head_dim / 2] and the cos/sin factor
 };
 
 }  // namespace runllm

@@ -39,15 +39,18 @@ void causal_attention(const float* q, int64_t q_stride, const float* k_cache, co
       for (int64_t r = 0; r < rows; ++r) {
         float* row = scores.data() + r * keys;
         const int64_t visible = past + block_start + r + 1;  // causal: keys after the query are masked
+        // A sliding window also masks the keys more than sliding_window - 1 positions back.
+        const int64_t first = shape.sliding_window > 0 ? std::max<int64_t>(0, visible - shape.sliding_window) : 0;
         float max_score = -std::numeric_limits<float>::infinity();
-        for (int64_t j = 0; j < visible; ++j) max_score = std::max(max_score, row[j]);
+        for (int64_t j = first; j < visible; ++j) max_score = std::max(max_score, row[j]);
         double sum = 0.0;
-        for (int64_t j = 0; j < visible; ++j) {
+        for (int64_t j = first; j < visible; ++j) {
           row[j] = std::exp(row[j] - max_score);
           sum += row[j];
         }
         const float inv_sum = static_cast<float>(1.0 / sum);
-        for (int64_t j = 0; j < visible; ++j) row[j] *= inv_sum;
+        for (int64_t j = first; j < visible; ++j) row[j] *= inv_sum;
+        std::fill(row, row + first, 0.0f);
         std::fill(row + visible, row + keys, 0.0f);
       }
       // out[rows, head_dim] = P · V

@@ -8,6 +8,9 @@ struct AttentionShape {
   int64_t num_heads = 0;     // query heads
   int64_t num_kv_heads = 0;  // key/value heads; query head h reads kv head h / (num_heads / num_kv_heads)
   int64_t head_dim = 0;
+  // 0: full causal attention. Otherwise a query at position p sees only keys p - sliding_window + 1 .. p
+  // (transformers' sliding_window_overlay: kv_idx > q_idx - sliding_window; Mistral, Qwen2).
+  int64_t sliding_window = 0;
 };
 
 // M query rows at absolute positions past .. past + M - 1 attend to cache positions 0 .. their own.

@@ -193,6 +193,17 @@ void config_seeds(const fs::path& model_dir) {
   qwen2["hidden_size"] = 576;
   qwen2["num_attention_heads"] = 9;
   write_seed("fuzz_config", "qwen2.json", qwen2.dump());
+  qwen2["use_sliding_window"] = true;
+  qwen2["sliding_window"] = 4096;
+  qwen2["max_window_layers"] = 21;
+  qwen2["rope_scaling"] = {{"type", "yarn"}, {"factor", 4.0}, {"original_max_position_embeddings", 32768},
+                           {"beta_fast", 32}, {"beta_slow", 1}, {"mscale", 1.0}, {"mscale_all_dim", 1.0}};
+  write_seed("fuzz_config", "qwen2-window-yarn.json", qwen2.dump());
+  json mistral = base;
+  mistral["architectures"] = {"MistralForCausalLM"};
+  mistral["sliding_window"] = 4096;
+  mistral["rope_parameters"] = {{"rope_type", "dynamic"}, {"factor", 2.0}, {"rope_theta", 10000.0}};
+  write_seed("fuzz_config", "mistral-window-dynamic.json", mistral.dump());
 }
 
 // ---- GGUF -----------------------------------------------------------------------------------------

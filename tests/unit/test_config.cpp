@@ -194,6 +194,70 @@ TEST_CASE("Mistral config, and Mistral's own default of 8 kv heads", "[config]")
   CHECK(parse(raw).q_dim() == 1536);
 }
 
+TEST_CASE("sliding windows: Mistral on every layer, Qwen2 per layer", "[config]") {
+  json raw = minimal_llama_config();
+  raw["architectures"] = {"MistralForCausalLM"};
+  raw["num_key_value_heads"] = 4;
+  raw["sliding_window"] = 32;
+  ModelConfig config = parse(raw);
+  CHECK(config.layer_sliding_window(0) == 32);
+  CHECK(config.layer_sliding_window(1) == 32);
+  raw.erase("sliding_window");  // MistralConfig's default
+  CHECK(parse(raw).sliding_window == 4096);
+  raw["sliding_window"] = nullptr;
+  CHECK(parse(raw).layer_sliding_window(1) == 0);
+  raw["architectures"] = {"LlamaForCausalLM"};  // Llama has no window; transformers ignores the key
+  raw["sliding_window"] = 32;
+  CHECK(parse(raw).layer_sliding_window(1) == 0);
+
+  raw["architectures"] = {"Qwen2ForCausalLM"};
+  CHECK(parse(raw).layer_sliding_window(1) == 0);  // use_sliding_window absent = false
+  raw["use_sliding_window"] = true;
+  raw["max_window_layers"] = 1;
+  config = parse(raw);
+  CHECK(config.layer_sliding_window(0) == 0);
+  CHECK(config.layer_sliding_window(1) == 32);
+  raw["layer_types"] = {"sliding_attention", "full_attention"};  // layer_types wins over max_window_layers
+  config = parse(raw);
+  CHECK(config.layer_sliding_window(0) == 32);
+  CHECK(config.layer_sliding_window(1) == 0);
+  raw.erase("layer_types");
+  raw["max_window_layers"] = 0;
+  CHECK(parse(raw).layer_sliding_window(0) == 32);
+  raw["max_window_layers"] = -1;
+  require_parse_error(raw, {"\"max_window_layers\"", "non-negative integer"});
+  raw["max_window_layers"] = 1;
+  raw["layer_types"] = {"sliding_attention", "chunked_attention"};
+  require_parse_error(raw, {"\"layer_types\"", "chunked_attention", "not supported"});
+  raw["layer_types"] = {"full_attention"};
+  require_parse_error(raw, {"\"layer_types\"", "list of 2"});
+}
+
+TEST_CASE("yarn rope keys and their transformers defaults", "[config]") {
+  json raw = minimal_llama_config();
+  raw["max_position_embeddings"] = 4096;
+  raw["rope_parameters"] = {{"rope_type", "yarn"}, {"rope_theta", 1000000.0}, {"factor", 4.0}};
+  ModelConfig config = parse(raw);
+  CHECK(config.rope_scaling.type == "yarn");
+  CHECK(config.rope_scaling.original_max_position_embeddings == 4096);  // absent: max_position_embeddings
+  CHECK(config.rope_scaling.beta_fast == 32.0f);
+  CHECK(config.rope_scaling.beta_slow == 1.0f);
+  CHECK(config.rope_scaling.attention_factor == 0.0f);
+  CHECK(config.rope_scaling.truncate);
+  raw["rope_parameters"].update({{"original_max_position_embeddings", 1024}, {"beta_fast", 16}, {"beta_slow", 0},
+                                 {"mscale", 0.707}, {"mscale_all_dim", 0.707}, {"attention_factor", 1.2},
+                                 {"truncate", false}});
+  config = parse(raw);
+  CHECK(config.rope_scaling.original_max_position_embeddings == 1024);
+  CHECK(config.rope_scaling.beta_fast == 16.0f);
+  CHECK(config.rope_scaling.beta_slow == 1.0f);  // 0 means the default, as in transformers
+  CHECK(config.rope_scaling.attention_factor == 1.2f);
+  CHECK(config.rope_scaling.mscale == 0.707f);
+  CHECK_FALSE(config.rope_scaling.truncate);
+  raw["original_max_position_embeddings"] = 2048;  // a top-level key wins (transformers 5)
+  CHECK(parse(raw).rope_scaling.original_max_position_embeddings == 2048);
+}
+
 TEST_CASE("model_type stands in for a missing architectures list", "[config]") {
   json raw = minimal_llama_config();
   raw.erase("architectures");
@@ -270,6 +334,8 @@ TEST_CASE("invalid configs are rejected naming the key", "[config]") {
     require_parse_error(raw, {"\"hidden_size\" 66", "not divisible by \"num_attention_heads\" 4", "head_dim"});
     raw["head_dim"] = 16;
     CHECK(parse(raw).head_dim == 16);  // explicit head_dim need not divide hidden_size
+    raw["head_dim"] = 15;
+    require_parse_error(raw, {"head dimension 15", "must be even"});
     raw = minimal_llama_config();
     raw["num_key_value_heads"] = 3;
     require_parse_error(raw, {"\"num_attention_heads\" 4", "not divisible by \"num_key_value_heads\" 3"});
@@ -285,8 +351,14 @@ TEST_CASE("invalid configs are rejected naming the key", "[config]") {
   }
   SECTION("unknown or incomplete rope settings") {
     json raw = minimal_llama_config();
-    raw["rope_scaling"] = {{"rope_type", "yarn"}, {"factor", 4.0}};
-    require_parse_error(raw, {"rope_scaling", "unsupported rope type \"yarn\"", "default, linear, dynamic, llama3"});
+    raw["rope_scaling"] = {{"rope_type", "su"}, {"factor", 4.0}};
+    require_parse_error(raw, {"rope_scaling", "unsupported rope type \"su\"", "default, linear, dynamic, llama3, yarn"});
+    raw["rope_scaling"] = {{"rope_type", "yarn"}, {"factor", 4.0}, {"partial_rotary_factor", 0.5}};
+    require_parse_error(raw, {"rope_scaling", "\"partial_rotary_factor\"", "not supported"});
+    raw.erase("rope_scaling");
+    raw["partial_rotary_factor"] = 0.25;
+    require_parse_error(raw, {"\"partial_rotary_factor\"", "not supported"});
+    raw.erase("partial_rotary_factor");
     raw["rope_scaling"] = {{"factor", 4.0}};
     require_parse_error(raw, {"rope_scaling", "missing \"rope_type\""});
     raw["rope_scaling"] = {{"rope_type", "linear"}};
@@ -334,5 +406,15 @@ TEST_CASE("invalid configs are rejected naming the key", "[config]") {
     raw = minimal_llama_config();
     raw["mlp_bias"] = true;
     require_parse_error(raw, {"\"mlp_bias\"", "not supported"});
+    raw["rope_parameters"] = {{"full_attention", {{"rope_type", "default"}, {"rope_theta", 10000}}}};
+    raw.erase("mlp_bias");
+    require_parse_error(raw, {"rope_parameters", "per layer type", "full_attention"});
+    // Mistral and Qwen2 hard-code their biases: transformers ignores both keys there, and so does run-llm.
+    raw = minimal_llama_config();
+    raw["architectures"] = {"MistralForCausalLM"};
+    raw["num_key_value_heads"] = 4;
+    raw["mlp_bias"] = true;
+    raw["attention_bias"] = true;
+    CHECK_FALSE(parse(raw).attention_bias);
   }
 }
