@@ -300,8 +300,9 @@ void read_sliding_window(const KeyReader& config, const ArchitectureTraits& arch
         throw Error(config.where() + ": \"layer_types\" must be a list of " + std::to_string(layers) +
                     " entries, got " + types.dump().substr(0, 200));
       for (size_t i = 0; i < layers; ++i) {
-        if (types[i] == "sliding_attention") model.sliding_layers[i] = true;
-        else if (types[i] != "full_attention")
+        const std::string type = types[i].is_string() ? types[i].get<std::string>() : std::string();
+        if (type == "sliding_attention") model.sliding_layers[i] = true;
+        else if (type != "full_attention")
           throw Error(config.where() + ": \"layer_types\" entry " + types[i].dump().substr(0, 100) +
                       " is not supported (expected full_attention or sliding_attention)");
       }
@@ -360,6 +361,26 @@ ModelConfig parse_model_config(const std::string& json_text, const std::string& 
 ModelConfig load_model_config(const std::string& model_dir) {
   const std::string path = model_dir + "/config.json";
   return interpret_model_config(read_json_file(path, "a Hugging Face config.json"), path);
+}
+
+cpu::RopeParams rope_params_of(const ModelConfig& config) {
+  cpu::RopeParams params;
+  const RopeScaling& scaling = config.rope_scaling;
+  params.head_dim = config.head_dim;
+  params.theta = config.rope_theta;
+  params.scaling_type = scaling.type;
+  params.factor = scaling.factor;
+  params.low_freq_factor = scaling.low_freq_factor;
+  params.high_freq_factor = scaling.high_freq_factor;
+  params.original_max_position_embeddings = scaling.original_max_position_embeddings;
+  params.max_position_embeddings = config.max_position_embeddings;
+  params.attention_factor = scaling.attention_factor;
+  params.beta_fast = scaling.beta_fast;
+  params.beta_slow = scaling.beta_slow;
+  params.mscale = scaling.mscale;
+  params.mscale_all_dim = scaling.mscale_all_dim;
+  params.truncate = scaling.truncate;
+  return params;
 }
 
 }  // namespace runllm

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/cpu/norm_rope.h"
 #include "runtime/dtype.h"
 
 namespace runllm {
@@ -68,5 +69,9 @@ struct ModelConfig {
 // ids of 4,000,000 or more, JSON nested deeper than 64 levels (runtime/json_parse.h).
 ModelConfig parse_model_config(const std::string& json_text, const std::string& source_name);
 ModelConfig load_model_config(const std::string& model_dir);  // reads DIR/config.json
+
+// The rotary embedding's parameters of `config` (theta, scaling type and its keys), as the CPU and
+// GPU forwards both build their tables from them.
+cpu::RopeParams rope_params_of(const ModelConfig& config);
 
 }  // namespace runllm

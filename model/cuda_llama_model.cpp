@@ -18,18 +18,24 @@ namespace runllm {
 
 namespace {
 
+// The GPU's rope kernel takes one frequency table for every length and no cos/sin factor: dynamic
+// (per-length tables) and yarn (scaled cos/sin) run on the CPU only for now.
 std::vector<float> rope_frequencies(const ModelConfig& c) {
-  cpu::RopeParams params;
-  params.head_dim = c.head_dim;
-  params.theta = c.rope_theta;
-  params.scaling_type = c.rope_scaling.type;
-  params.factor = c.rope_scaling.factor;
-  params.low_freq_factor = c.rope_scaling.low_freq_factor;
-  params.high_freq_factor = c.rope_scaling.high_freq_factor;
-  params.original_max_position_embeddings = c.rope_scaling.original_max_position_embeddings;
-  if (params.scaling_type == "dynamic")
-    throw Error("config.json: rope_scaling type \"dynamic\" is not supported yet (supported: default, linear, llama3)");
+  const cpu::RopeParams params = rope_params_of(c);
+  if (params.scaling_type == "dynamic" || params.scaling_type == "yarn")
+    throw Error("--device cuda: rope type \"" + params.scaling_type +
+                "\" is not supported on the GPU yet (default, linear, llama3); use --device cpu");
   return cpu::rope_inverse_frequencies(params);
+}
+
+// The smallest sliding window of any layer, 0 when no layer has one.
+int64_t smallest_sliding_window(const ModelConfig& c) {
+  int64_t window = 0;
+  for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
+    const int64_t w = c.layer_sliding_window(l);
+    if (w > 0 && (window == 0 || w < window)) window = w;
+  }
+  return window;
 }
 
 // auto follows the checkpoint: bf16 weights run in bf16 (whose range fp16 may overflow), all
@@ -165,6 +171,12 @@ void CudaLlamaModel::allocate_buffers(const CudaModelOptions& options) {
 }
 
 void CudaLlamaModel::reset(int64_t capacity) {
+  // The GPU attention applies no sliding window yet: exact only while every key is inside it.
+  const int64_t window = smallest_sliding_window(config_);
+  if (window > 0 && capacity > window)
+    throw Error("--device cuda: this model's sliding_window of " + std::to_string(window) +
+                " tokens is not applied by the GPU attention yet, and this run needs " + std::to_string(capacity) +
+                " positions; use --ctx " + std::to_string(window) + " or less, or --device cpu");
   if (capacity > kv_capacity_)
     throw Error("this run needs " + std::to_string(capacity) + " positions but the GPU KV cache holds " +
                 std::to_string(kv_capacity_) + " (raise --ctx, or free GPU memory)");

@@ -24,25 +24,6 @@ KvCache::KvCache(const ModelConfig& config, int64_t capacity)
 
 namespace {
 
-cpu::RopeParams rope_params(const ModelConfig& config) {
-  cpu::RopeParams params;
-  const RopeScaling& scaling = config.rope_scaling;
-  params.head_dim = config.head_dim;
-  params.theta = config.rope_theta;
-  params.scaling_type = scaling.type;
-  params.factor = scaling.factor;
-  params.low_freq_factor = scaling.low_freq_factor;
-  params.high_freq_factor = scaling.high_freq_factor;
-  params.original_max_position_embeddings = scaling.original_max_position_embeddings;
-  params.max_position_embeddings = config.max_position_embeddings;
-  params.attention_factor = scaling.attention_factor;
-  params.beta_fast = scaling.beta_fast;
-  params.beta_slow = scaling.beta_slow;
-  params.mscale = scaling.mscale;
-  params.mscale_all_dim = scaling.mscale_all_dim;
-  params.truncate = scaling.truncate;
-  return params;
-}
 
 }  // namespace
 
@@ -50,7 +31,7 @@ std::unique_ptr<LlamaModel> LlamaModel::load(const Checkpoint& checkpoint, const
                                              LinearSource& linears) {
   std::unique_ptr<LlamaModel> model(new LlamaModel(config));
   const int64_t H = config.hidden_size, V = config.vocab_size;
-  model->rope_params_ = rope_params(config);
+  model->rope_params_ = rope_params_of(config);
   model->rope_ = cpu::rope_table(model->rope_params_, config.max_position_embeddings);
   model->embed_tokens_ = checkpoint.read_f32("model.embed_tokens.weight", {V, H});
   for (int64_t i = 0; i < config.num_hidden_layers; ++i) model->layers_.push_back(linears.load_layer(i));

@@ -272,3 +272,37 @@ TEST_CASE("CUDA forward: quantized checkpoints run their own kernels and match t
       }
   }
 }
+
+// The families saved by transformers (tests/data/families, made by
+// scripts/reference/make_family_references.py) on the GPU: the same logits as the CPU reference
+// (which matches transformers to 1e-3), and what the GPU cannot apply yet refused by name.
+TEST_CASE("CUDA forward: transformers-saved families match the CPU; unsupported rope and windows are refused",
+          "[cuda]") {
+  CudaContext context(0);
+  CudaModelOptions options;
+  options.context_length = 64;
+  for (const char* family : {"llama2_spm", "llama31_llama3", "qwen2_bias", "mistral_window"}) {
+    const ModelDirectory directory =
+        open_model_directory(test::source_dir() + "/tests/data/families/" + family, false);
+    // Within every sliding window (mistral_window: 8 positions), so the GPU's result is exact there.
+    const int64_t V = directory.config.vocab_size, M = 8;
+    std::vector<int32_t> tokens(M);
+    for (int64_t m = 0; m < M; ++m) tokens[static_cast<size_t>(m)] = static_cast<int32_t>((7 * m + 3) % V);
+    CpuDecoderBackend cpu(*directory.model);
+    cpu.reset(M);
+    std::vector<float> reference(static_cast<size_t>(M * V)), logits(reference.size(), NAN);
+    cpu.forward(tokens.data(), M, 0, reference.data());
+    auto gpu = CudaLlamaModel::upload(*directory.model, context, options);
+    const std::string dtype = activation_dtype_name(gpu->weights().dtype);
+    gpu->reset(M);
+    gpu->forward(tokens.data(), M, 0, logits.data());
+    const double error = max_relative_error(logits, reference);
+    report(std::string(family) + " (transformers-saved) prompt M=8", dtype, error);
+    CHECK(error < bound_for(dtype));
+    if (std::string(family) == "mistral_window")
+      test::require_error([&] { gpu->reset(9); }, {"sliding_window of 8", "--ctx 8", "--device cpu"});
+  }
+  const ModelDirectory yarn = open_model_directory(test::source_dir() + "/tests/data/families/llama_yarn", false);
+  test::require_error([&] { CudaLlamaModel::upload(*yarn.model, context, options); },
+                      {"rope type \"yarn\"", "--device cpu"});
+}
