@@ -38,25 +38,17 @@ int64_t smallest_sliding_window(const ModelConfig& c) {
   return window;
 }
 
-// auto follows the checkpoint: bf16 weights run in bf16 (whose range fp16 may overflow), all
-// others in fp16.
-DType activation_dtype(const ModelConfig& c, const CudaModelOptions& options) {
-  if (options.dtype == "fp16") return DType::F16;
-  if (options.dtype == "bf16") return DType::BF16;
-  if (options.dtype == "auto") return c.torch_dtype == DType::BF16 ? DType::BF16 : DType::F16;
-  throw Error("--dtype: expected auto, fp16 or bf16, got \"" + options.dtype + "\"");
-}
+}  // namespace
 
-void check_supported(const ModelConfig& c) {
+void CudaLlamaModel::check_supported(const ModelConfig& c) {
   if (c.head_dim != 64 && c.head_dim != 128)
     throw Error("--device cuda: head_dim " + std::to_string(c.head_dim) + " is not supported (64 or 128)");
   if (c.num_attention_heads / c.num_key_value_heads > 8)
     throw Error("--device cuda: more than 8 query heads per kv head is not supported");
   if (c.kv_dim() % 8 != 0 || c.hidden_size % 8 != 0)
     throw Error("--device cuda: hidden size and kv dimension must be multiples of 8");
+  rope_frequencies(c);  // refuses the rope types the GPU cannot apply, before anything is uploaded
 }
-
-}  // namespace
 
 CudaLlamaModel::CudaLlamaModel(const ModelConfig& config, CudaContext& context, CudaWeights weights,
                                const CudaModelOptions& options)
@@ -95,15 +87,22 @@ CudaLlamaModel::~CudaLlamaModel() {
 std::unique_ptr<CudaLlamaModel> CudaLlamaModel::upload(const LlamaModel& model, CudaContext& context,
                                                        const CudaModelOptions& options) {
   check_supported(model.config());
-  CudaWeights weights = upload_weights(model, activation_dtype(model.config(), options), options.thresholds);
+  CudaWeights weights = upload_weights(model, options.dtype, options.thresholds);
   return std::unique_ptr<CudaLlamaModel>(new CudaLlamaModel(model.config(), context, std::move(weights), options));
+}
+
+std::unique_ptr<CudaLlamaModel> CudaLlamaModel::from_weights(const ModelConfig& config, CudaContext& context,
+                                                             CudaWeights weights, const CudaModelOptions& options) {
+  check_supported(config);
+  return std::unique_ptr<CudaLlamaModel>(new CudaLlamaModel(config, context, std::move(weights), options));
 }
 
 std::unique_ptr<CudaLlamaModel> CudaLlamaModel::random(const ModelConfig& config, CudaContext& context,
                                                        const CudaModelOptions& options, uint64_t seed) {
   check_supported(config);
   CudaWeights weights =
-      random_weights(config, activation_dtype(config, options), options.format, options.thresholds, context, seed);
+      random_weights(config, activation_dtype_for(config, options.dtype), options.format, options.thresholds, context,
+                     seed);
   return std::unique_ptr<CudaLlamaModel>(new CudaLlamaModel(config, context, std::move(weights), options));
 }
 

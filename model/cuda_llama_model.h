@@ -37,6 +37,12 @@ class CudaLlamaModel : public DecoderBackend {
   // (out of memory: needed / free) when they do not fit.
   static std::unique_ptr<CudaLlamaModel> upload(const LlamaModel& model, CudaContext& context,
                                                 const CudaModelOptions& options);
+  // Weights already uploaded (CudaWeightsBuilder, streaming while the model loaded).
+  static std::unique_ptr<CudaLlamaModel> from_weights(const ModelConfig& config, CudaContext& context,
+                                                      CudaWeights weights, const CudaModelOptions& options);
+  // Throws runllm::Error naming what of `config` the GPU path does not support (head_dim, GQA
+  // ratio, rope types): called before any weight is uploaded.
+  static void check_supported(const ModelConfig& config);
   // A model of `config`'s shapes with random weights (benchmarks).
   static std::unique_ptr<CudaLlamaModel> random(const ModelConfig& config, CudaContext& context,
                                                 const CudaModelOptions& options, uint64_t seed);

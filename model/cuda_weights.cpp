@@ -10,10 +10,12 @@
 #include "layers/dense_device_linear.h"
 #include "layers/group_quant_device_linear.h"
 #include "layers/w8a8_device_linear.h"
+#include "model/cuda_llama_model.h"
 #include "model/llama_model.h"
 #include "runtime/cuda_check.h"
 #include "runtime/dtype.h"
 #include "runtime/error.h"
+#include "runtime/process_memory.h"
 
 namespace runllm {
 
@@ -145,36 +147,72 @@ SyntheticFormat parse_synthetic_format(const std::string& name) {
   throw Error("--format: unknown format \"" + name + "\" (known: fp16, awq, gptq, gptq-actorder, w8a8)");
 }
 
-CudaWeights upload_weights(const LlamaModel& model, DType dtype, const KernelThresholds& thresholds) {
+DType activation_dtype_for(const ModelConfig& c, const std::string& option) {
+  if (option == "fp16") return DType::F16;
+  if (option == "bf16") return DType::BF16;
+  if (option == "auto") return c.torch_dtype == DType::BF16 ? DType::BF16 : DType::F16;
+  throw Error("--dtype: expected auto, fp16 or bf16, got \"" + option + "\"");
+}
+
+CudaWeightsBuilder::CudaWeightsBuilder(std::string dtype_option, const KernelThresholds& thresholds,
+                                       bool release_host_linears)
+    : dtype_option_(std::move(dtype_option)), thresholds_(thresholds), release_(release_host_linears) {}
+
+void CudaWeightsBuilder::sample_host_memory() {
+  peak_anonymous_ = std::max(peak_anonymous_, resident_anonymous_bytes());
+}
+
+void CudaWeightsBuilder::begin(const ModelConfig& c) {
+  CudaLlamaModel::check_supported(c);  // before anything is uploaded
+  const DType dtype = activation_dtype_for(c, dtype_option_);
+  options_ = linear_options(dtype, thresholds_);
+  NormLayout layout;
+  weights_ = allocate_norms(c, dtype, layout);
+  layer_norms_.clear();
+  for (const auto& norms : layout.layer_norms) layer_norms_.emplace_back(norms.first, norms.second);
+  sample_host_memory();
+}
+
+void CudaWeightsBuilder::take_layer(int64_t l, const DecoderLayer& source) {
+  const int64_t H = source.input_norm.size();
+  const std::string prefix = "model.layers." + std::to_string(l) + " ";
+  CudaDecoderLayer& layer = weights_.layers.at(static_cast<size_t>(l));
+  const auto& norms = layer_norms_.at(static_cast<size_t>(l));
+  upload(static_cast<uint16_t*>(norms.first), source.input_norm, H, weights_.dtype, prefix + "input_layernorm");
+  upload(static_cast<uint16_t*>(norms.second), source.post_attention_norm, H, weights_.dtype,
+         prefix + "post_attention_layernorm");
+  layer.qkv = source.qkv->to_device(options_);
+  layer.o = source.o->to_device(options_);
+  layer.gate_up = source.gate_up->to_device(options_);
+  layer.down = source.down->to_device(options_);
+  sample_host_memory();
+}
+
+CudaWeights CudaWeightsBuilder::finish(const LlamaModel& model) {
   const ModelConfig& c = model.config();
   const int64_t H = c.hidden_size, V = c.vocab_size;
-  NormLayout layout;
-  CudaWeights weights = allocate_norms(c, dtype, layout);
-  const DeviceLinearOptions options = linear_options(dtype, thresholds);
-  upload(layout.embed_tokens, model.embed_tokens(), V * H, dtype, "model.embed_tokens");
-  // Layer by layer: each linear's device layout is made from its own tensors, one at a time.
-  for (int64_t l = 0; l < model.num_layers(); ++l) {
-    const DecoderLayer& source = model.layer(l);
-    const std::string prefix = "model.layers." + std::to_string(l) + " ";
-    CudaDecoderLayer& layer = weights.layers[static_cast<size_t>(l)];
-    const auto& norms = layout.layer_norms[static_cast<size_t>(l)];
-    upload(norms.first, source.input_norm, H, dtype, prefix + "input_layernorm");
-    upload(norms.second, source.post_attention_norm, H, dtype, prefix + "post_attention_layernorm");
-    layer.qkv = source.qkv->to_device(options);
-    layer.o = source.o->to_device(options);
-    layer.gate_up = source.gate_up->to_device(options);
-    layer.down = source.down->to_device(options);
-  }
-  upload(layout.final_norm, model.final_norm(), H, dtype, "model.norm");
+  uint16_t* embed_tokens = static_cast<uint16_t*>(const_cast<void*>(weights_.embed_tokens));
+  upload(embed_tokens, model.embed_tokens(), V * H, weights_.dtype, "model.embed_tokens");
+  upload(static_cast<uint16_t*>(const_cast<void*>(weights_.final_norm)), model.final_norm(), H, weights_.dtype,
+         "model.norm");
   if (model.lm_head()) {
-    weights.lm_head = model.lm_head()->to_device(options);
+    weights_.lm_head = model.lm_head()->to_device(options_);
   } else {
-    weights.lm_head = DenseDeviceLinear::borrowed(layout.embed_tokens, V, H, options);
-    weights.notes.push_back("lm_head: tied to embed_tokens");
+    weights_.lm_head = DenseDeviceLinear::borrowed(embed_tokens, V, H, options_);
+    weights_.notes.push_back("lm_head: tied to embed_tokens");
   }
-  weights.notes.push_back(std::string("embeddings and norms ") + activation_dtype_name(dtype) +
-                          "; every linear in its own format's device layout");
-  return weights;
+  weights_.notes.push_back(std::string("embeddings and norms ") + activation_dtype_name(weights_.dtype) +
+                           "; every linear in its own format's device layout");
+  sample_host_memory();
+  return std::move(weights_);
+}
+
+CudaWeights upload_weights(const LlamaModel& model, const std::string& dtype_option,
+                           const KernelThresholds& thresholds) {
+  CudaWeightsBuilder builder(dtype_option, thresholds, false);
+  builder.begin(model.config());
+  for (int64_t l = 0; l < model.num_layers(); ++l) builder.take_layer(l, model.layer(l));
+  return builder.finish(model);
 }
 
 namespace {

@@ -11,6 +11,7 @@
 
 #include "layers/device_linear.h"
 #include "model/config.h"
+#include "model/llama_model.h"
 #include "runtime/dtype.h"
 #include "runtime/cuda_context.h"
 
@@ -53,9 +54,39 @@ SyntheticFormat parse_synthetic_format(const std::string& name);  // dense|fp16|
 // "fp16" or "bf16", as --dtype spells the activation types.
 const char* activation_dtype_name(DType dtype);
 
-// Each layer's linears go to the device through their own format (Linear::to_device), one layer
-// at a time; embeddings and norms are rounded to `dtype` (F16 or BF16).
-CudaWeights upload_weights(const LlamaModel& model, DType dtype, const KernelThresholds& thresholds);
+// The activation type for --dtype `option` (auto: bf16 for a bf16 checkpoint, whose range fp16 may
+// overflow, else fp16). Throws naming the flag for other values.
+DType activation_dtype_for(const ModelConfig& config, const std::string& option);
+
+// Builds the device weights layer by layer as the model loads (a LayerSink passed to
+// LlamaModel::load): each linear goes to the device through its own format (Linear::to_device), and
+// with `release_host_linears` the host model drops it right after, so the host never holds more
+// than one layer's weights. Embeddings and norms are rounded to the activation type.
+class CudaWeightsBuilder : public LayerSink {
+ public:
+  CudaWeightsBuilder(std::string dtype_option, const KernelThresholds& thresholds, bool release_host_linears);
+  void begin(const ModelConfig& config) override;
+  void take_layer(int64_t index, const DecoderLayer& layer) override;
+  bool releases_linears() const override { return release_; }
+  // Embeddings, the final norm and lm_head from the loaded model: the weights are then complete.
+  CudaWeights finish(const LlamaModel& model);
+  // Peak of RssAnon sampled after every layer (and at finish): the host memory the load needed.
+  size_t peak_host_anonymous_bytes() const { return peak_anonymous_; }
+
+ private:
+  void sample_host_memory();
+  std::string dtype_option_;
+  KernelThresholds thresholds_;
+  bool release_;
+  DeviceLinearOptions options_;
+  CudaWeights weights_;
+  std::vector<std::pair<void*, void*>> layer_norms_;  // input, post-attention
+  size_t peak_anonymous_ = 0;
+};
+
+// A loaded model's weights, uploaded without releasing anything on the host.
+CudaWeights upload_weights(const LlamaModel& model, const std::string& dtype_option,
+                           const KernelThresholds& thresholds);
 
 // Random weights of the given shapes and format, generated on the device: for speed only. The
 // group-wise formats use 4 bits and groups of 128.

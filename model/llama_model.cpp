@@ -8,6 +8,7 @@
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/norm_rope.h"
 #include "layers/dense_linear.h"
+#include "layers/released_linear.h"
 #include "model/decoder_checks.h"
 #include "model/safetensors.h"
 #include "runtime/error.h"
@@ -28,13 +29,22 @@ namespace {
 }  // namespace
 
 std::unique_ptr<LlamaModel> LlamaModel::load(const Checkpoint& checkpoint, const ModelConfig& config,
-                                             LinearSource& linears) {
+                                             LinearSource& linears, LayerSink* sink) {
   std::unique_ptr<LlamaModel> model(new LlamaModel(config));
+  if (sink) sink->begin(config);
   const int64_t H = config.hidden_size, V = config.vocab_size;
   model->rope_params_ = rope_params_of(config);
   model->rope_ = cpu::rope_table(model->rope_params_, config.max_position_embeddings);
   model->embed_tokens_ = checkpoint.read_f32("model.embed_tokens.weight", {V, H});
-  for (int64_t i = 0; i < config.num_hidden_layers; ++i) model->layers_.push_back(linears.load_layer(i));
+  for (int64_t i = 0; i < config.num_hidden_layers; ++i) {
+    model->layers_.push_back(linears.load_layer(i));
+    if (!sink) continue;
+    DecoderLayer& layer = model->layers_.back();
+    sink->take_layer(i, layer);
+    if (sink->releases_linears())
+      for (std::unique_ptr<Linear>* linear : {&layer.qkv, &layer.o, &layer.gate_up, &layer.down})
+        *linear = std::make_unique<ReleasedLinear>(**linear);
+  }
   model->final_norm_ = checkpoint.read_f32("model.norm.weight", {H});
   model->lm_head_ = linears.load_lm_head();
   return model;

@@ -59,12 +59,23 @@ class LinearSource {
   virtual std::unique_ptr<Linear> load_lm_head() = 0;  // null when tied to embed_tokens
 };
 
+// Receives each decoder layer as soon as it is loaded: the GPU upload, which so never needs more
+// than one layer's weights on the host. When releases_linears(), load() replaces the layer's
+// linears by ReleasedLinear placeholders (shape and description only) right after take_layer().
+class LayerSink {
+ public:
+  virtual ~LayerSink() = default;
+  virtual void begin(const ModelConfig& config) = 0;
+  virtual void take_layer(int64_t index, const DecoderLayer& layer) = 0;
+  virtual bool releases_linears() const = 0;
+};
+
 class LlamaModel {
  public:
   // Reads every weight through `checkpoint` (embeddings, final norm) and `linears` (each decoder layer,
   // lm_head), checking names, dtypes and shapes against `config`.
   static std::unique_ptr<LlamaModel> load(const Checkpoint& checkpoint, const ModelConfig& config,
-                                          LinearSource& linears);
+                                          LinearSource& linears, LayerSink* sink = nullptr);
 
   const ModelConfig& config() const { return config_; }
 

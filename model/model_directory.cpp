@@ -45,7 +45,8 @@ void add_token_ids(const nlohmann::json& value, const std::string& source, std::
 
 }  // namespace
 
-ModelDirectory open_model_directory(const std::string& dir, bool verbose, const LinearOptions& linears) {
+ModelDirectory open_model_directory(const std::string& dir, bool verbose, const LinearOptions& linears,
+                                    LayerSink* sink) {
   const auto start = std::chrono::steady_clock::now();
   ModelDirectory result;
   result.path = dir;
@@ -75,7 +76,7 @@ ModelDirectory open_model_directory(const std::string& dir, bool verbose, const 
   const Checkpoint checkpoint = Checkpoint::open_dir(dir);
   CheckpointLinearSource source(checkpoint, result.config, result.quant, linears);
   if (verbose) std::fprintf(stderr, "format: %s\n", result.quant.describe().c_str());
-  result.model = LlamaModel::load(checkpoint, result.config, source);
+  result.model = LlamaModel::load(checkpoint, result.config, source, sink);
   if (verbose) {
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     std::fprintf(stderr, "loaded %s: %lld layers, hidden %lld, vocab %lld in %.2f s\n", dir.c_str(),

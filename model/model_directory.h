@@ -27,6 +27,8 @@ struct ModelDirectory {
 
 // Throws runllm::Error naming the file at fault. `verbose` prints the per-layer choice to stderr.
 // `linears` selects load-time options (--awq-kernel, --quantize, --fake-quant).
-ModelDirectory open_model_directory(const std::string& dir, bool verbose, const LinearOptions& linears = {});
+// `sink` (optional) receives each decoder layer as it is loaded (the GPU's streaming upload).
+ModelDirectory open_model_directory(const std::string& dir, bool verbose, const LinearOptions& linears = {},
+                                    LayerSink* sink = nullptr);
 
 }  // namespace runllm

@@ -6,7 +6,8 @@
 #   -v names the quantized kernels (decode and prompt) of every projection;
 #   perplexity (wiki.test.raw, ctx 512, 8 windows) on cuda within 0.5% of the cpu value;
 #   greedy 64 tokens for the five prompts of run_gpu_e2e.sh equal on cuda and cpu, or parting only
-#   at a near-tie (tests/check_greedy_divergence.sh).
+#   at a near-tie (tests/check_greedy_divergence.sh);
+# and a Llama-2-7B-shaped AWQ checkpoint written here loads under 2 GB of anonymous host memory.
 # Variants run side by side (each its own CPU threads); each writes its section, joined in order.
 #
 #   tests/run_gpu_quantized_e2e.sh OUT_DIR     -> OUT_DIR/cuda_quantized_e2e.txt
@@ -110,6 +111,21 @@ for entry in "${variants[@]}"; do
 done
 for pid in "${pids[@]}"; do wait "$pid" || status=1; done
 
+# Memory: a Llama-2-7B-shaped AWQ g128 checkpoint (random weights, written here by run-llm itself)
+# loads with each layer streamed to the GPU; its peak anonymous host memory must stay under 2 GB.
+memory="$work/memory.txt"
+{
+  echo "## a Llama-2-7B-shaped AWQ g128 checkpoint: load memory and decode speed"
+  "$run_llm" bench --synthetic llama2-7b --format awq --save-checkpoint "$work/awq-7b" 2>&1
+  du -sh "$work/awq-7b/model.safetensors"
+  "$run_llm" bench --model "$work/awq-7b" --prompt-tokens 128 --gen-tokens 128 2>&1 | grep -vE '^kernels:'
+  peak="$("$run_llm" bench --model "$work/awq-7b" --prompt-tokens 16 --gen-tokens 16 2>&1 |
+          grep -oE 'peak host memory [0-9.]+ MiB' | grep -oE '[0-9.]+')"
+  python3 -c "import sys; p=float('${peak:-nan}'); ok=p<2048
+print(f'peak anonymous host memory at load: {p:.1f} MiB (limit 2048 MiB):', 'PASS' if ok else 'FAIL'); sys.exit(0 if ok else 1)"
+} > "$memory" 2>&1 || status=1
+rm -rf "$work/awq-7b"
+
 results="$out/cuda_quantized_e2e.txt"
 {
   echo "# run-llm quantized checkpoints on the GPU, each with its own kernels, against the CPU reference"
@@ -125,6 +141,8 @@ results="$out/cuda_quantized_e2e.txt"
     cat "$work/section-$name.txt"
     echo
   done
+  cat "$memory"
+  echo
   echo "overall: $([[ $status -eq 0 ]] && echo PASS || echo FAIL)"
 } > "$results"
 cat "$results"

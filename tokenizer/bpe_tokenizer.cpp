@@ -53,13 +53,6 @@ void append_utf8(uint32_t code_point, std::string& out) {
   }
 }
 
-// Raw bytes -> their byte-alphabet text ("Ġhello" for " hello").
-std::string to_byte_level(std::string_view raw) {
-  std::string out;
-  out.reserve(raw.size() * 2);
-  for (unsigned char b : raw) append_utf8(byte_alphabet().byte_to_code_point[b], out);
-  return out;
-}
 
 // Byte-alphabet text -> raw bytes. A token holding a character outside the alphabet is taken as
 // its own UTF-8 text, as HF's ByteLevel decoder does.
@@ -105,6 +98,13 @@ bool is_ascii_space(char c) { return c == ' ' || (c >= '\t' && c <= '\r'); }
 bool is_ascii_word(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; }
 
 }  // namespace
+
+std::string to_byte_level(std::string_view raw) {
+  std::string out;
+  out.reserve(raw.size() * 2);
+  for (unsigned char b : raw) append_utf8(byte_alphabet().byte_to_code_point[b], out);
+  return out;
+}
 
 // ---- Compiled pre-tokenizer pattern -------------------------------------------------------------
 

@@ -19,6 +19,9 @@
 
 namespace runllm {
 
+// Raw bytes -> their text in GPT-2's byte alphabet, as tokenizer.json spells tokens ("Ġhello" for " hello").
+std::string to_byte_level(std::string_view raw);
+
 class PreTokenizerRegex;  // a compiled PCRE2 pattern (bpe_tokenizer.cpp)
 
 class BpeTokenizer : public Tokenizer {

@@ -18,11 +18,13 @@
 
 #include "model/cuda_llama_model.h"
 #include "model/model_directory.h"
+#include "model/synthetic_checkpoint.h"
 #include "runtime/cli/commands/commands.h"
 #include "runtime/cli/commands/gpu_timing.h"
 #include "runtime/cli/commands/kernel_bench.h"
 #include "runtime/cuda_check.h"
 #include "runtime/cuda_context.h"
+#include "runtime/process_memory.h"
 #include "runtime/error.h"
 
 namespace runllm::cli {
@@ -40,6 +42,7 @@ struct BenchOptions {
   bool verbose = false;
   bool kernels = false;
   std::string format = "fp16";
+  std::string save_checkpoint;
 };
 
 double seconds_since(std::chrono::steady_clock::time_point start) {
@@ -47,6 +50,14 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
 }
 
 int run_bench(const BenchOptions& o) {
+  if (!o.save_checkpoint.empty()) {
+    if (o.synthetic.empty()) throw Error("bench --save-checkpoint needs --synthetic NAME");
+    const auto start = std::chrono::steady_clock::now();
+    write_synthetic_checkpoint(o.synthetic, o.format, o.save_checkpoint);
+    std::printf("wrote %s (%s, %s format, random weights) in %.1f s\n", o.save_checkpoint.c_str(), o.synthetic.c_str(),
+                o.format.c_str(), seconds_since(start));
+    return 0;
+  }
   if (!cuda_device_available()) throw Error("bench: no CUDA GPU is available (bench measures the GPU path)");
   if (o.kernels) {
     if (!o.model_dir.empty() || !o.synthetic.empty()) throw Error("bench --kernels takes no --model or --synthetic");
@@ -67,6 +78,7 @@ int run_bench(const BenchOptions& o) {
   options.dtype = o.dtype;
   options.verbose = o.verbose;
   std::unique_ptr<ModelDirectory> directory;
+  std::string load_report;
   std::unique_ptr<CudaLlamaModel> model;
   std::string model_name;
   if (!o.synthetic.empty()) {
@@ -77,8 +89,19 @@ int run_bench(const BenchOptions& o) {
     model = CudaLlamaModel::random(config, context, options, 1234);
     model_name = "synthetic " + o.synthetic + " (random weights, " + o.format + " linears, " + o.dtype + " activations)";
   } else {
-    directory = std::make_unique<ModelDirectory>(open_model_directory(o.model_dir, o.verbose));
-    model = CudaLlamaModel::upload(*directory->model, context, options);
+    // Streaming upload: each layer goes to the GPU as it loads, and the host drops it.
+    const auto load_start = std::chrono::steady_clock::now();
+    CudaWeightsBuilder builder(o.dtype, options.thresholds, true);
+    directory = std::make_unique<ModelDirectory>(open_model_directory(o.model_dir, o.verbose, {}, &builder));
+    CudaWeights weights = builder.finish(*directory->model);
+    char line[320];
+    std::snprintf(line, sizeof line,
+                  "load: %.2f s; peak host memory %.1f MiB anonymous (RssAnon, sampled after each layer; the mapped "
+                  "checkpoint's pages not counted), %.1f MiB resident at most (VmHWM); device weights %.1f MiB",
+                  seconds_since(load_start), mebibytes(builder.peak_host_anonymous_bytes()),
+                  mebibytes(peak_resident_bytes()), mebibytes(weights.device_bytes()));
+    load_report = line;
+    model = CudaLlamaModel::from_weights(directory->config, context, std::move(weights), options);
     model_name = o.model_dir;
   }
   const ModelConfig& c = model->config();
@@ -120,6 +143,7 @@ int run_bench(const BenchOptions& o) {
               model_name.c_str(), static_cast<long long>(c.hidden_size), static_cast<long long>(c.num_hidden_layers),
               static_cast<long long>(c.num_attention_heads), static_cast<long long>(c.num_key_value_heads),
               static_cast<long long>(c.intermediate_size), static_cast<long long>(c.vocab_size));
+  if (!load_report.empty()) std::printf("%s\n", load_report.c_str());
   std::printf("weights read per decoded token (linears in their formats + lm_head): %.1f MB\n", weight_bytes / 1e6);
   std::printf("device copy bandwidth (cudaMemcpy D2D 1 GiB, read + write, median of 10): %.1f GB/s\n",
               copy_bandwidth / 1e9);
@@ -148,6 +172,9 @@ Action register_bench(CLI::App& app) {
                       "the synthetic model's linears: fp16 (the --dtype), awq or gptq (int4 g128), gptq-actorder, w8a8")
       ->capture_default_str()
       ->check(CLI::IsMember({"fp16", "awq", "gptq", "gptq-actorder", "w8a8"}));
+  command->add_option("--save-checkpoint", options->save_checkpoint,
+                      "write the --synthetic model with random weights as a checkpoint directory (--format awq or "
+                      "fp16) and exit: for load and memory checks of large models");
   command->add_flag("--kernels", options->kernels,
                     "time every quantized linear kernel on Llama-2-7B, Llama-3-8B and SmolLM2-135M layer shapes at "
                     "M = 1 .. 2048 against cuBLAS fp16 and the bandwidth floor");

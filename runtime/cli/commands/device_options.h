@@ -9,7 +9,9 @@
 
 namespace runllm {
 class LlamaModel;
+class LayerSink;
 class CudaContext;
+class CudaWeightsBuilder;
 }  // namespace runllm
 
 namespace runllm::cli {
@@ -28,9 +30,25 @@ struct SelectedBackend {
   std::unique_ptr<DecoderBackend> backend;
 };
 
-// context_length: KV positions the GPU allocates (0 = the model's max, capped by free memory);
-// max_batch: rows per GPU forward batch. Throws runllm::Error when cuda is asked for and absent.
-SelectedBackend select_backend(const DeviceFlags& flags, const LlamaModel& model, int64_t context_length,
-                               int64_t max_batch, bool verbose);
+// Where the model runs, decided before it is loaded, so that the GPU takes each layer as it loads
+// (open_model_directory(..., plan.layer_sink())) and the host never holds the whole model.
+class BackendPlan {
+ public:
+  // Throws runllm::Error when cuda is asked for and absent, or --dtype is given for the CPU.
+  BackendPlan(const DeviceFlags& flags, bool verbose);
+  ~BackendPlan();
+  LayerSink* layer_sink();  // null on the CPU
+  // context_length: KV positions the GPU allocates (0 = the model's max, capped by free memory);
+  // max_batch: rows per GPU forward batch. With --verbose the GPU reports the load's peak host
+  // memory (RssAnon) and its device memory.
+  SelectedBackend select(const LlamaModel& model, int64_t context_length, int64_t max_batch);
+
+ private:
+  DeviceFlags flags_;
+  bool verbose_;
+  bool cuda_;
+  std::shared_ptr<CudaContext> context_;
+  std::unique_ptr<CudaWeightsBuilder> builder_;
+};
 
 }  // namespace runllm::cli

@@ -147,7 +147,9 @@ Action register_generate(CLI::App& app) {
     validate(o.sampling);
     if (app.count("--seed") == 0) o.sampling.seed = std::random_device{}();
 
-    ModelDirectory directory = open_model_directory(o.model_dir, o.verbose, to_linear_options(o.load, app));
+    BackendPlan plan(o.device, o.verbose);
+    ModelDirectory directory =
+        open_model_directory(o.model_dir, o.verbose, to_linear_options(o.load, app), plan.layer_sink());
     GenerationRequest request;
     request.stop_ids = directory.eos_ids;
     request.prompt_ids = prompt_ids(o, directory, request.stop_ids);
@@ -164,7 +166,7 @@ Action register_generate(CLI::App& app) {
     }
 
     // The GPU keeps the whole --ctx (default: the model's max, capped by free memory) in its KV cache.
-    SelectedBackend backend = select_backend(o.device, *directory.model, o.context_length, 512, o.verbose);
+    SelectedBackend backend = plan.select(*directory.model, o.context_length, 512);
     if (backend.context) request.context_length = std::min(request.context_length, backend.backend->capacity());
     const GenerationResult result = generate(*backend.backend, *directory.tokenizer, request, [](const std::string& text) {
       std::fwrite(text.data(), 1, text.size(), stdout);

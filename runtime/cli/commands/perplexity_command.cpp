@@ -43,11 +43,12 @@ Action register_perplexity(CLI::App& app) {
   command->add_flag("-v,--verbose", options->verbose, "print the per-layer implementation choice");
 
   return [options, command]() {
-    const ModelDirectory directory =
-        open_model_directory(options->model_dir, options->verbose, to_linear_options(options->load, *command));
+    BackendPlan plan(options->device, options->verbose);
+    const ModelDirectory directory = open_model_directory(
+        options->model_dir, options->verbose, to_linear_options(options->load, *command), plan.layer_sink());
     const std::string text = read_whole_file(options->file);
     const int64_t window = options->perplexity.context;
-    SelectedBackend backend = select_backend(options->device, *directory.model, window, window, options->verbose);
+    SelectedBackend backend = plan.select(*directory.model, window, window);
     const PerplexityResult result =
         measure_perplexity(*backend.backend, *directory.tokenizer, text, options->perplexity,
                            [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); });
