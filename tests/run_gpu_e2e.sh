@@ -8,12 +8,14 @@
 #                                    bench --kernels
 #                                    -> OUT_DIR/cuda_kernels.txt, cuda_model.txt, cuda_bench.txt,
 #                                       kernel_bench.txt
-#   tests/run_gpu_e2e.sh 2 OUT_DIR   the default model (GGUF converted here): greedy 64 tokens for 5
-#                                    prompts on cuda and cpu, perplexity in fp16 and bf16, determinism
-#                                    over 5 runs, bench --model; then compute-sanitizer memcheck,
+#   tests/run_gpu_e2e.sh 2 OUT_DIR   the default model (GGUF converted here): bench --model, greedy 64
+#                                    tokens for 5 prompts on cuda and cpu, perplexity in fp16 and bf16,
+#                                    determinism over 5 runs; the quantized checkpoints
+#                                    (tests/run_gpu_quantized_e2e.sh); compute-sanitizer memcheck,
 #                                    racecheck and synccheck over the kernel suite, memcheck and
 #                                    synccheck over the whole-model suite
-#                                    -> OUT_DIR/cuda_e2e.txt, OUT_DIR/cuda_sanitizers.txt
+#                                    -> OUT_DIR/cuda_e2e.txt, cuda_quantized_e2e.txt,
+#                                       cuda_sanitizers.txt
 #
 # tests/run_gpu_quantized_e2e.sh is stage 3: the quantized checkpoints of the default model.
 # Stage 1 unpacks into $RUNLLM_GPU_DIR (default /tmp/runllm-gpu), where stage 2 finds it again
@@ -70,15 +72,37 @@ if [[ "$stage" == 1 ]]; then
   exit $status
 fi
 
-# Stage 2: the real model.
+# Stage 2: the real model. The timed benches run first, alone on the GPU; then the sanitizers start
+# in the background (they only slow the checks beside them) while the correctness checks of the
+# default model and stage 3 (tests/run_gpu_quantized_e2e.sh: the quantized checkpoints) run.
 cat "$work/model.gguf.part1" "$root/.gpu-carry/model.gguf.part2" > "$work/model.gguf" || exit 2
 echo "$(cat "$root/.gpu-carry/model.gguf.sha256")  $work/model.gguf" | sha256sum -c --quiet || exit 2
 results="$out/cuda_e2e.txt"
 run_llm="$work/run-llm"
 cpu_ppl=23.6178  # tests/data/reference/smollm2_perplexity.json, matched by the CPU path in CI
+"$run_llm" convert "$work/model.gguf" --out "$work/smollm2" > /dev/null 2>&1 || { echo "convert failed"; exit 1; }
+benches="$work/benches.txt"
+for dtype in fp16 bf16; do
+  echo "## run-llm bench --model (converted default model) --dtype $dtype"
+  "$run_llm" bench --model "$work/smollm2" --dtype $dtype 2>&1 || status=1
+  echo
+done > "$benches"
+
+# Sanitizers: the kernel suite under memcheck, racecheck and synccheck (tests/run_gpu_suite.sh), and
+# beside it the whole-model tests under memcheck and synccheck (racecheck leaves them out: their
+# cuBLAS kernels report hazards that are not ours).
+SANITIZE=1 SANITIZE_TIMEOUT=420 "$root/tests/run_gpu_suite.sh" "$work/kernel_sanitizers.txt" "$work/cuda_kernel_tests" > /dev/null &
+kernel_pid=$!
+for tool in memcheck synccheck; do
+  extra=()
+  [[ $tool == memcheck ]] && extra=(--leak-check full)
+  timeout 420 compute-sanitizer --tool $tool "${extra[@]}" --error-exitcode 1 "$work/cuda_model_tests" \
+    > "$work/model_$tool.log" 2>&1 &
+  eval "model_${tool}_pid=$!"
+done
+
 {
   header "run-llm CUDA backend on the default model (SmolLM2-135M-Instruct Q4_1 GGUF, converted to fp16 by run-llm convert)"
-  "$run_llm" convert "$work/model.gguf" --out "$work/smollm2" > /dev/null 2>&1 || { echo "convert failed"; exit 1; }
   echo "## greedy generation, 64 tokens, --device cuda (fp16) vs --device cpu (token ids)"
   prompts=("The capital of France is" "Once upon a time, in a small village," "def fibonacci(n):"
            "The three primary colors are" "Water boils at a temperature of")
@@ -121,28 +145,13 @@ cpu_ppl=23.6178  # tests/data/reference/smollm2_perplexity.json, matched by the 
   echo "## determinism on the GPU: tests/run_determinism.sh --device cuda --tokens 64"
   "$root/tests/run_determinism.sh" --device cuda --run-llm "$run_llm" --tokens 64 "$work/smollm2" 2>&1 || status=1
   echo
-  for dtype in fp16 bf16; do
-    echo "## run-llm bench --model (converted default model) --dtype $dtype"
-    "$run_llm" bench --model "$work/smollm2" --dtype $dtype 2>&1 || status=1
-    echo
-  done
+  cat "$benches"
   echo "overall: $([[ $status -eq 0 ]] && echo PASS || echo FAIL)"
 } > "$results" 2>&1
 cat "$results"
+"$root/tests/run_gpu_quantized_e2e.sh" "$out" || status=1
 
-# Sanitizers last (they would disturb the timings above): the kernel suite under memcheck, racecheck
-# and synccheck (tests/run_gpu_suite.sh), and beside it the whole-model tests under memcheck and
-# synccheck (racecheck leaves them out: their cuBLAS kernels report hazards that are not ours).
 sanitizers="$out/cuda_sanitizers.txt"
-SANITIZE=1 SANITIZE_TIMEOUT=400 "$root/tests/run_gpu_suite.sh" "$work/kernel_sanitizers.txt" "$work/cuda_kernel_tests" > /dev/null &
-kernel_pid=$!
-for tool in memcheck synccheck; do
-  extra=()
-  [[ $tool == memcheck ]] && extra=(--leak-check full)
-  timeout 400 compute-sanitizer --tool $tool "${extra[@]}" --error-exitcode 1 "$work/cuda_model_tests" \
-    > "$work/model_$tool.log" 2>&1 &
-  eval "model_${tool}_pid=$!"
-done
 wait $kernel_pid || status=1
 {
   cat "$work/kernel_sanitizers.txt"
