@@ -3,21 +3,22 @@
 # packed into .gpu-carry/ (binaries built elsewhere for sm_90a, their libraries, the GGUF in two
 # pieces). Two stages, one per device call (each call carries at most 64 MiB):
 #
-#   tests/run_gpu_e2e.sh 1 OUT_DIR   the kernel suite (fp16 and bf16), the full-forward [cuda] tests,
-#                                    bench --synthetic llama2-7b / llama3-8b in every linear format,
-#                                    bench --kernels
-#                                    -> OUT_DIR/cuda_kernels.txt, cuda_model.txt, cuda_bench.txt,
-#                                       kernel_bench.txt
-#   tests/run_gpu_e2e.sh 2 OUT_DIR   the default model (GGUF converted here): bench --model, greedy 64
-#                                    tokens for 5 prompts on cuda and cpu, perplexity in fp16 and bf16,
-#                                    determinism over 5 runs; the quantized checkpoints
-#                                    (tests/run_gpu_quantized_e2e.sh); compute-sanitizer memcheck,
-#                                    racecheck and synccheck over the kernel suite, memcheck and
-#                                    synccheck over the whole-model suite
-#                                    -> OUT_DIR/cuda_e2e.txt, cuda_quantized_e2e.txt,
-#                                       cuda_sanitizers.txt
+#   tests/run_gpu_e2e.sh 1 OUT_DIR   bench --synthetic llama2-7b / llama3-8b in the linear formats
+#                                    (BENCH_VARIANTS), bench --kernels; then the kernel suite (fp16
+#                                    and bf16) and the whole-model [cuda] tests, with the kernel suite
+#                                    under compute-sanitizer (SANITIZE_TOOLS, default memcheck and
+#                                    racecheck) beside them
+#                                    -> OUT_DIR/cuda_bench.txt, kernel_bench.txt, cuda_kernels.txt,
+#                                       cuda_model.txt, cuda_sanitizers.txt
+#   tests/run_gpu_e2e.sh 2 OUT_DIR   the default model (GGUF converted here): bench --model in fp16
+#                                    and bf16, then the quantized checkpoints of it
+#                                    (tests/run_gpu_quantized_e2e.sh). With FULL=1 also greedy 64
+#                                    tokens for 5 prompts on cuda and cpu, perplexity in fp16 and
+#                                    bf16, determinism over 5 runs, and the whole-model tests under
+#                                    memcheck and synccheck
+#                                    -> OUT_DIR/cuda_quantized_e2e.txt, cuda_e2e_benches.txt (FULL=1:
+#                                       cuda_e2e.txt, cuda_model_sanitizers.txt)
 #
-# tests/run_gpu_quantized_e2e.sh is stage 3: the quantized checkpoints of the default model.
 # Stage 1 unpacks into $RUNLLM_GPU_DIR (default /tmp/runllm-gpu), where stage 2 finds it again
 # (same machine, still warm). Exit status: non-zero if a check failed.
 set -uo pipefail
@@ -40,6 +41,28 @@ if [[ "$stage" == 1 ]]; then
   python3 -c "import sys, tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2])" \
     "$root/.gpu-carry/runllm-gpu.tar.xz" "$work" || exit 2
   cp "$root/.gpu-carry/model.gguf.part1" "$root/.gpu-carry/wiki.test.raw" "$root/.gpu-carry/source_commit" "$work/"
+  # Timings first, alone on the GPU.
+  bench="$out/cuda_bench.txt"
+  {
+    header "run-llm bench on synthetic Llama-2-7B and Llama-3-8B shapes (random weights), every linear format"
+    for variant in ${BENCH_VARIANTS:-"llama2-7b --dtype fp16" "llama2-7b --dtype fp16 --cublas-decode" \
+                   "llama2-7b --format awq" "llama2-7b --format gptq-actorder" "llama2-7b --format w8a8" \
+                   "llama2-7b --format awq --dtype bf16" "llama3-8b --format awq"}; do
+      echo "## run-llm bench --synthetic $variant"
+      # shellcheck disable=SC2086
+      "$work/run-llm" bench --synthetic $variant --verbose 2>&1 | grep -vE '^cuda (weights|kernels):' || status=1
+      echo
+    done
+  } > "$bench" 2>&1
+  grep -E '^(## |decode)' "$bench"
+  { header "run-llm bench --kernels: each linear kernel on real layer shapes against cuBLAS fp16 and the bandwidth floor"
+    "$work/run-llm" bench --kernels 2>&1 || status=1; } > "$out/kernel_bench.txt"
+  tail -n 8 "$out/kernel_bench.txt"
+  # Then the kernel suite and the whole-model tests, with the kernel suite under compute-sanitizer
+  # memcheck and racecheck beside them (the quick suite: the largest shapes left out).
+  SANITIZE=1 SANITIZE_TOOLS="${SANITIZE_TOOLS:-memcheck racecheck}" SANITIZE_TIMEOUT=400 \
+    "$root/tests/run_gpu_suite.sh" "$out/cuda_sanitizers.txt" "$work/cuda_kernel_tests" > /dev/null &
+  sanitizer_pid=$!
   "$root/tests/run_gpu_suite.sh" "$out/cuda_kernels.txt" "$work/cuda_kernel_tests" > /dev/null || status=1
   results="$out/cuda_model.txt"
   {
@@ -51,24 +74,8 @@ if [[ "$stage" == 1 ]]; then
     echo
   } > "$results" 2>&1
   cat "$results"
-  bench="$out/cuda_bench.txt"
-  {
-    header "run-llm bench on synthetic Llama-2-7B and Llama-3-8B shapes (random weights), every linear format"
-    for variant in "llama2-7b --dtype fp16" "llama2-7b --dtype fp16 --cublas-decode" "llama2-7b --dtype bf16" \
-                   "llama2-7b --dtype fp16 --no-graph" "llama2-7b --format awq" "llama2-7b --format gptq-actorder" \
-                   "llama2-7b --format w8a8" "llama2-7b --format awq --dtype bf16" "llama3-8b --dtype fp16" \
-                   "llama3-8b --format awq" "llama3-8b --format w8a8"; do
-      echo "## run-llm bench --synthetic $variant"
-      # shellcheck disable=SC2086
-      "$work/run-llm" bench --synthetic $variant --verbose 2>&1 | grep -vE '^cuda (weights|kernels):' || status=1
-      echo
-    done
-  } > "$bench" 2>&1
-  grep -E '^(## |decode)' "$bench"
-  { header "run-llm bench --kernels: each linear kernel on real layer shapes against cuBLAS fp16 and the bandwidth floor"
-    "$work/run-llm" bench --kernels 2>&1 || status=1; } > "$out/kernel_bench.txt"
-  tail -n 8 "$out/kernel_bench.txt"
-  grep -E '^(## |overall)' "$out/cuda_kernels.txt"
+  wait $sanitizer_pid || status=1
+  grep -E '^(## |overall)' "$out/cuda_kernels.txt" "$out/cuda_sanitizers.txt"
   exit $status
 fi
 
@@ -88,11 +95,14 @@ for dtype in fp16 bf16; do
   echo
 done > "$benches"
 
-# Sanitizers: the kernel suite under memcheck, racecheck and synccheck (tests/run_gpu_suite.sh), and
-# beside it the whole-model tests under memcheck and synccheck (racecheck leaves them out: their
-# cuBLAS kernels report hazards that are not ours).
-SANITIZE=1 SANITIZE_TIMEOUT=420 "$root/tests/run_gpu_suite.sh" "$work/kernel_sanitizers.txt" "$work/cuda_kernel_tests" > /dev/null &
-kernel_pid=$!
+# With FULL=1: the whole-model tests under memcheck and synccheck (racecheck leaves them out: their
+# cuBLAS kernels report hazards that are not ours) and the default model's fp16/bf16 checks; without
+# it (a short lease), only the quantized checkpoints of stage 3.
+if [[ "${FULL:-0}" != 1 ]]; then
+  "$root/tests/run_gpu_quantized_e2e.sh" "$out" || status=1
+  cp "$benches" "$out/cuda_e2e_benches.txt"
+  exit $status
+fi
 for tool in memcheck synccheck; do
   extra=()
   [[ $tool == memcheck ]] && extra=(--leak-check full)
@@ -151,10 +161,8 @@ done
 cat "$results"
 "$root/tests/run_gpu_quantized_e2e.sh" "$out" || status=1
 
-sanitizers="$out/cuda_sanitizers.txt"
-wait $kernel_pid || status=1
+sanitizers="$out/cuda_model_sanitizers.txt"
 {
-  cat "$work/kernel_sanitizers.txt"
   for tool in memcheck synccheck; do
     pid_var="model_${tool}_pid"
     wait "${!pid_var}"; rc=$?
@@ -166,6 +174,5 @@ wait $kernel_pid || status=1
   done
   echo "overall (stage 2): $([[ $status -eq 0 ]] && echo PASS || echo FAIL)"
 } > "$sanitizers"
-cp "${work}/kernel_sanitizers.logs.tar.gz" "$out/" 2>/dev/null
 cat "$sanitizers"
 exit $status

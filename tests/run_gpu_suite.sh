@@ -6,8 +6,8 @@
 # BINARY defaults to build-gpu/cuda_kernel_tests (built elsewhere and carried over; libraries it
 # needs that the GPU machine lacks, e.g. OpenBLAS, may sit in a lib/ folder beside it). With
 # SANITIZE=1 the suite runs instead under compute-sanitizer memcheck, racecheck and synccheck (the
-# three at once), in its quick form (RUNLLM_CUDA_TESTS_QUICK=1: the largest shapes left out), each
-# bounded by SANITIZE_TIMEOUT seconds (default 480). Exit status: non-zero if any run failed.
+# three at once, or the tools SANITIZE_TOOLS names), in its quick form (RUNLLM_CUDA_TESTS_QUICK=1:
+# the largest shapes left out), each bounded by SANITIZE_TIMEOUT seconds (default 480). Exit status: non-zero if any run failed.
 set -uo pipefail
 results="${1:?usage: tests/run_gpu_suite.sh RESULTS_FILE [BINARY]}"
 binary="${2:-build-gpu/cuda_kernel_tests}"
@@ -70,7 +70,8 @@ else
   # racecheck, [cublas] (hazards reported inside cuBLAS's own kernels). The three tools run at
   # once (each instruments its own process); their results are written in a fixed order.
   pids=()
-  for tool in memcheck racecheck synccheck; do
+  tools="${SANITIZE_TOOLS:-memcheck racecheck synccheck}"
+  for tool in $tools; do
     extra=()
     spec='~[api-error]'
     [[ $tool == memcheck ]] && extra=(--leak-check full)
@@ -84,7 +85,7 @@ else
     pids+=($!)
   done
   wait "${pids[@]}"
-  for tool in memcheck racecheck synccheck; do
+  for tool in $tools; do
     rc=1 seconds='?' spec='?'  # stay a failure if the tool's subshell died before writing its status
     [[ -f $log_dir/$tool.status ]] && read -r rc seconds spec < "$log_dir/$tool.status"
     [[ $rc -eq 0 ]] || status=1
