@@ -40,7 +40,11 @@ header() {
 if [[ "$stage" == 1 ]]; then
   python3 -c "import sys, tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2])" \
     "$root/.gpu-carry/runllm-gpu.tar.xz" "$work" || exit 2
-  cp "$root/.gpu-carry/model.gguf.part1" "$root/.gpu-carry/wiki.test.raw" "$root/.gpu-carry/source_commit" "$work/"
+  cp "$root/.gpu-carry/source_commit" "$work/"
+  # The model's first piece, when this call carried it (stage 2 brings the second).
+  for piece in model.gguf.part1 wiki.test.raw; do
+    [[ -f "$root/.gpu-carry/$piece" ]] && cp "$root/.gpu-carry/$piece" "$work/"
+  done
   # Timings first, alone on the GPU.
   bench="$out/cuda_bench.txt"
   {

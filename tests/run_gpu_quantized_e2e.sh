@@ -111,20 +111,8 @@ for entry in "${variants[@]}"; do
 done
 for pid in "${pids[@]}"; do wait "$pid" || status=1; done
 
-# Memory: a Llama-2-7B-shaped AWQ g128 checkpoint (random weights, written here by run-llm itself)
-# loads with each layer streamed to the GPU; its peak anonymous host memory must stay under 2 GB.
 memory="$work/memory.txt"
-{
-  echo "## a Llama-2-7B-shaped AWQ g128 checkpoint: load memory and decode speed"
-  "$run_llm" bench --synthetic llama2-7b --format awq --save-checkpoint "$work/awq-7b" 2>&1
-  du -sh "$work/awq-7b/model.safetensors"
-  "$run_llm" bench --model "$work/awq-7b" --prompt-tokens 128 --gen-tokens 128 2>&1 | grep -vE '^kernels:'
-  peak="$("$run_llm" bench --model "$work/awq-7b" --prompt-tokens 16 --gen-tokens 16 2>&1 |
-          grep -oE 'peak host memory [0-9.]+ MiB' | grep -oE '[0-9.]+')"
-  python3 -c "import sys; p=float('${peak:-nan}'); ok=p<2048
-print(f'peak anonymous host memory at load: {p:.1f} MiB (limit 2048 MiB):', 'PASS' if ok else 'FAIL'); sys.exit(0 if ok else 1)"
-} > "$memory" 2>&1 || status=1
-rm -rf "$work/awq-7b"
+"$root/tests/run_gpu_memory_check.sh" "$memory" > /dev/null || status=1
 
 results="$out/cuda_quantized_e2e.txt"
 {
