@@ -407,7 +407,8 @@ ordered_json build_generation_config(const Vocabulary& v) {
 }  // namespace
 
 void convert_gguf_to_hf(const std::string& gguf_path, const std::string& out_dir,
-                        const std::function<void(const std::string&)>& progress) {
+                        const std::function<void(const std::string&)>& progress,
+                        const std::function<void(int64_t, int64_t)>& on_tensor) {
   const std::unique_ptr<GgufFile> file = GgufFile::open(gguf_path);
   const Keys keys(*file, gguf_path);
   const Hyperparameters params = read_hyperparameters(*file, keys, gguf_path);
@@ -425,17 +426,16 @@ void convert_gguf_to_hf(const std::string& gguf_path, const std::string& out_dir
   SafetensorsWriter writer;
   writer.set_metadata("format", "pt");
   int64_t parameters = 0;
-  std::string current_block;
+  const int64_t tensor_count = static_cast<int64_t>(plans.size());
+  int64_t done = 0;
+  if (on_tensor) on_tensor(0, tensor_count);
   for (const TensorPlan& plan : plans) {
-    const std::string& name = plan.source->name;
-    const std::string block = name.compare(0, 4, "blk.") == 0 ? name.substr(0, name.find('.', 4)) : name;
-    if (block != current_block && block.compare(0, 4, "blk.") == 0) progress("converting " + block + " ...");
-    current_block = block;
     std::vector<float> values = gguf_dequantize(*plan.source);
     if (plan.rotary_heads > 0)
       values = unpermute_rotary_rows(values, plan.shape[0], plan.shape[1], plan.rotary_heads);
     parameters += static_cast<int64_t>(values.size());
     writer.add_f16(plan.hf_name, plan.shape, values);
+    if (on_tensor) on_tensor(++done, tensor_count);
   }
 
   const std::filesystem::path dir(out_dir);

@@ -76,9 +76,15 @@ TEST_CASE("convert_gguf_to_hf: tiny llama -> config, HF tensors, un-permuted q/k
     const std::string path = write_scratch_file("tiny.gguf", model.builder.build());
     const fs::path out = scratch_dir() / (tied ? "hf_tied" : "hf_untied");
     std::vector<std::string> lines;
-    convert_gguf_to_hf(path, out.string(), [&](const std::string& line) { lines.push_back(line); });
-    REQUIRE(lines.size() >= 2 + kLayers);
-    REQUIRE_THAT(lines.back(), HAS_SUBSTRING(std::to_string(1 + 9 * kLayers + 1 + (tied ? 0 : 1)) + " tensors"));
+    std::vector<std::pair<int64_t, int64_t>> counts;  // what a progress bar is told
+    convert_gguf_to_hf(
+        path, out.string(), [&](const std::string& line) { lines.push_back(line); },
+        [&](int64_t done, int64_t total) { counts.emplace_back(done, total); });
+    const int64_t tensors = 1 + 9 * kLayers + 1 + (tied ? 0 : 1);
+    REQUIRE(lines.size() == 2);  // the model's description and the summary; progress goes to the counts
+    REQUIRE_THAT(lines.back(), HAS_SUBSTRING(std::to_string(tensors) + " tensors"));
+    REQUIRE(counts.size() == static_cast<size_t>(tensors + 1));
+    for (size_t i = 0; i < counts.size(); ++i) CHECK(counts[i] == std::make_pair(static_cast<int64_t>(i), tensors));
 
     const json config = read_json(out / "config.json");
     REQUIRE(config["architectures"] == json::array({"LlamaForCausalLM"}));
