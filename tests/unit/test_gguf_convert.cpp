@@ -11,7 +11,15 @@
 #include <utility>
 #include <vector>
 
+#include <sentencepiece_processor.h>
+
+#include <cmath>
+#include <cstdlib>
+
+#include "model/config.h"
 #include "model/gguf_to_hf.h"
+#include "tokenizer/sentencepiece_tokenizer.h"
+#include "tokenizer/tokenizer.h"
 #include "runtime/dtype.h"
 #include "runtime/error.h"
 #include "tests/catch.h"
@@ -184,8 +192,11 @@ TEST_CASE("convert_gguf_to_hf: qwen2 keeps q/k rows as stored and writes biases"
 TEST_CASE("convert_gguf_to_hf: refuses what it cannot convert faithfully", "[gguf]") {
   REQUIRE_THAT(convert_error(tiny_llama(true, "gpt2").builder),
                HAS_SUBSTRING("GGUF architecture 'gpt2' is not supported (supported: llama, qwen2)"));
+  // A "llama" vocabulary without an unknown piece: libsentencepiece would not load its tokenizer.model.
   REQUIRE_THAT(convert_error(tiny_llama(true, "llama", "llama").builder),
-               HAS_SUBSTRING("tokenizer.ggml.model 'llama' (SentencePiece) cannot be converted yet"));
+               HAS_SUBSTRING("(tokenizer.ggml.model 'llama') does not make a valid tokenizer.model"));
+  REQUIRE_THAT(convert_error(tiny_llama(true, "llama", "bert").builder),
+               HAS_SUBSTRING("tokenizer.ggml.model 'bert' is not supported"));
   GgufBuilder duplicate = tiny_llama(true).builder;
   duplicate.kv_u32("llama.block_count", 3);
   REQUIRE_THAT(convert_error(duplicate), HAS_SUBSTRING("duplicate key (in KV"));
@@ -198,7 +209,7 @@ TEST_CASE("convert_gguf_to_hf: refuses what it cannot convert faithfully", "[ggu
 
   GgufBuilder rope_freqs = tiny_llama(true).builder;
   rope_freqs.tensor_f32("rope_freqs.weight", {kHeadDim / 2}, std::vector<float>(kHeadDim / 2, 1.0f));
-  REQUIRE_THAT(convert_error(rope_freqs), HAS_SUBSTRING("rope_freqs.weight (llama3 rope scaling"));
+  REQUIRE_THAT(convert_error(rope_freqs), HAS_SUBSTRING("rope_freqs.weight: these per-dimension rope factors"));
 
   GgufBuilder extra = tiny_llama(true).builder;
   extra.tensor_f32("blk.5.attn_norm.weight", {kH}, pattern(kH, 1));
@@ -209,4 +220,149 @@ TEST_CASE("convert_gguf_to_hf: refuses what it cannot convert faithfully", "[ggu
   wrong_shape.tensors[1].data.resize(kH / 2 * 4);
   REQUIRE_THAT(convert_error(wrong_shape),
                HAS_SUBSTRING("blk.0.attn_norm.weight: expected shape [32] (PyTorch order), got [16]"));
+}
+
+// ---- SentencePiece ("llama") vocabularies -------------------------------------------------------
+
+namespace {
+
+// A small BPE SentencePiece model (800 pieces, 256 of them bytes) trained with spm_train (Llama's settings: identity normalization,
+// whitespace kept, byte fallback), once per test run.
+const fs::path& trained_sentencepiece_model() {
+  static const fs::path model = [] {
+    const fs::path dir = scratch_dir() / "spm";
+    fs::create_directories(dir);
+    std::ifstream text(text_data("pride_and_prejudice.txt"), std::ios::binary);
+    std::ofstream corpus(dir / "corpus.txt", std::ios::binary);
+    std::string line;
+    for (int i = 0; i < 2000 && std::getline(text, line); ++i) corpus << line << "\n";
+    corpus.close();
+    const std::string command = "spm_train --input=" + (dir / "corpus.txt").string() + " --model_prefix=" +
+                                (dir / "m").string() +
+                                " --vocab_size=800 --model_type=bpe --byte_fallback=true --character_coverage=1.0"
+                                " --normalization_rule_name=identity --remove_extra_whitespaces=false --minloglevel=2 > " +
+                                (dir / "train.log").string() + " 2>&1";
+    REQUIRE(std::system(command.c_str()) == 0);
+    return dir / "m.model";
+  }();
+  return model;
+}
+
+// The vocabulary as llama.cpp's converter puts it into a GGUF: pieces, scores and piece types.
+TinyVocabulary gguf_vocabulary_of(const fs::path& model_path) {
+  sentencepiece::SentencePieceProcessor processor;
+  REQUIRE(processor.Load(model_path.string()).ok());
+  TinyVocabulary v;
+  for (int id = 0; id < processor.GetPieceSize(); ++id) {
+    v.tokens.push_back(processor.IdToPiece(id));
+    v.scores.push_back(processor.GetScore(id));
+    v.types.push_back(processor.IsUnknown(id) ? 2 : processor.IsControl(id) ? 3 : processor.IsUnused(id) ? 5
+                      : processor.IsByte(id) ? 6 : 1);
+  }
+  v.unk = static_cast<uint32_t>(processor.unk_id());
+  v.bos = static_cast<uint32_t>(processor.bos_id());
+  v.eos = static_cast<uint32_t>(processor.eos_id());
+  return v;
+}
+
+}  // namespace
+
+TEST_CASE("convert_gguf_to_hf: a SentencePiece vocabulary becomes a tokenizer.model that tokenizes as the original",
+          "[gguf][sentencepiece]") {
+  const fs::path original = trained_sentencepiece_model();
+  const TinyVocabulary vocabulary = gguf_vocabulary_of(original);
+  REQUIRE(vocabulary.tokens.size() == 800);
+  const std::string path = write_scratch_file("spm.gguf", tiny_llama(false, "llama", "llama", &vocabulary).builder.build());
+  const fs::path out = scratch_dir() / "hf_spm";
+  std::vector<std::string> lines;
+  convert_gguf_to_hf(path, out.string(), [&](const std::string& line) { lines.push_back(line); });
+  REQUIRE_THAT(lines.back(), HAS_SUBSTRING("800 SentencePiece pieces (tokenizer.model)"));
+  REQUIRE(fs::exists(out / "tokenizer.model"));
+  REQUIRE(!fs::exists(out / "tokenizer.json"));
+  const json tokenizer_config = read_json(out / "tokenizer_config.json");
+  REQUIRE(tokenizer_config["tokenizer_class"] == "LlamaTokenizer");
+  REQUIRE(tokenizer_config["add_bos_token"] == true);  // llama.cpp's default for SentencePiece vocabularies
+  REQUIRE(tokenizer_config["bos_token"] == "<s>");
+  REQUIRE(read_json(out / "config.json")["vocab_size"] == 800);
+
+  // The reference: libsentencepiece on the model spm_train wrote, through the same tokenizer class.
+  const SentencePieceTokenizer reference(original.string(), TokenizerConfig{});
+  const std::unique_ptr<Tokenizer> converted = load_tokenizer(out.string());
+  REQUIRE(converted->vocab_size() == 800);
+  REQUIRE(converted->bos_id() == reference.bos_id());
+  REQUIRE(converted->adds_bos_by_default());
+  for (const std::string text : {"It is a truth universally acknowledged, that a single man",
+                                 "  two leading spaces and   inner runs  ", "Mr. Darcy's 1813 letter\n\nnew paragraph",
+                                 "caf\xC3\xA9 \xE6\x97\xA5\xE6\x9C\xAC \xF0\x9F\x98\x80 (byte fallback)", "<s>literal</s> control",
+                                 "x"}) {
+    INFO(text);
+    const std::vector<int32_t> expected = reference.encode(text, true);
+    CHECK(converted->encode(text, true) == expected);
+    CHECK(converted->decode(expected) == reference.decode(expected));
+  }
+}
+
+// ---- llama3 rope_freqs --------------------------------------------------------------------------
+
+namespace {
+
+// llama.cpp convert_hf_to_gguf.py (LlamaModel, rope_type llama3), written out again here: the
+// rope_freqs.weight factors for the tiny model (head_dim 8, rope theta 100000).
+std::vector<float> llama3_rope_freqs(double factor, double low, double high, double original) {
+  std::vector<float> factors;
+  for (int i = 0; i < kHeadDim; i += 2) {
+    const double freq = 1.0 / std::pow(100000.0, static_cast<double>(i) / kHeadDim);
+    const double wavelen = 2 * M_PI / freq;
+    if (wavelen < original / high) factors.push_back(1.0f);
+    else if (wavelen > original / low) factors.push_back(static_cast<float>(factor));
+    else {
+      const double smooth = (original / wavelen - low) / (high - low);
+      factors.push_back(static_cast<float>(1 / ((1 - smooth) / factor + smooth)));
+    }
+  }
+  return factors;
+}
+
+}  // namespace
+
+TEST_CASE("convert_gguf_to_hf: llama3 rope_freqs becomes rope_scaling llama3, other factors are refused",
+          "[gguf][rope]") {
+  SECTION("Llama 3.1's parameters") {
+    GgufBuilder builder = tiny_llama(true).builder;
+    builder.tensor_f32("rope_freqs.weight", {kHeadDim / 2}, llama3_rope_freqs(8, 1, 4, 8192));
+    const std::string path = write_scratch_file("llama3.gguf", builder.build());
+    const fs::path out = scratch_dir() / "hf_llama3";
+    convert_gguf_to_hf(path, out.string(), [](const std::string&) {});
+    const json rope = read_json(out / "config.json")["rope_scaling"];
+    CHECK(rope == json::parse(R"({"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
+                                  "high_freq_factor": 4.0, "original_max_position_embeddings": 8192})"));
+    const ModelConfig config = load_model_config(out.string());
+    CHECK(config.rope_scaling.type == "llama3");
+    CHECK(config.rope_scaling.factor == 8.0f);
+    const SafetensorsContents weights = read_safetensors(out / "model.safetensors");
+    CHECK(!weights.header.contains("rope_freqs.weight"));
+  }
+  SECTION("another original context: an equivalent llama3 scaling that reproduces every factor") {
+    const std::vector<float> stored = llama3_rope_freqs(16, 1, 4, 4096);
+    GgufBuilder builder = tiny_llama(true).builder;
+    builder.tensor_f32("rope_freqs.weight", {kHeadDim / 2}, stored);
+    const std::string path = write_scratch_file("llama3_4096.gguf", builder.build());
+    const fs::path out = scratch_dir() / "hf_llama3_4096";
+    convert_gguf_to_hf(path, out.string(), [](const std::string&) {});
+    const json rope = read_json(out / "config.json")["rope_scaling"];
+    REQUIRE(rope["rope_type"] == "llama3");
+    CHECK(rope["factor"] == 16.0);
+    const std::vector<float> recomputed =
+        llama3_rope_freqs(16, rope["low_freq_factor"].get<double>(), rope["high_freq_factor"].get<double>(),
+                          rope["original_max_position_embeddings"].get<double>());
+    for (size_t i = 0; i < stored.size(); ++i) CHECK(std::abs(recomputed[i] - stored[i]) <= 1e-4 * stored[i]);
+  }
+  SECTION("factors no llama3 scaling makes") {
+    GgufBuilder builder = tiny_llama(true).builder;
+    builder.tensor_f32("rope_freqs.weight", {kHeadDim / 2}, {1.0f, 3.0f, 1.5f, 8.0f});
+    REQUIRE_THAT(convert_error(builder), HAS_SUBSTRING("rope_freqs.weight: these per-dimension rope factors"));
+    GgufBuilder wrong_length = tiny_llama(true).builder;
+    wrong_length.tensor_f32("rope_freqs.weight", {kHeadDim}, std::vector<float>(kHeadDim, 2.0f));
+    REQUIRE_THAT(convert_error(wrong_length), HAS_SUBSTRING("rope_freqs.weight: expected 4 factors"));
+  }
 }
