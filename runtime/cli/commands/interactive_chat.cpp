@@ -157,7 +157,10 @@ class Conversation {
     const bool interrupted = result.stop_reason == "interrupted";
     g_interrupted.store(false);
 
-    messages_.push_back({"assistant", tokenizer_.decode(result.tokens)});
+    // An answer stopped inside a character (Ctrl-C, the token limit) may end in a partial UTF-8
+    // sequence, which the next rendering could not be tokenized with: it becomes U+FFFD, and the
+    // prefix check then re-processes what differs.
+    messages_.push_back({"assistant", to_valid_utf8(tokenizer_.decode(result.tokens))});
     // What the cache holds now: the new ids and the answer, less its last token when generation
     // ended without running it (the token limit, the context's end).
     std::vector<int32_t> all = ids;
