@@ -44,12 +44,12 @@ void add_token_ids(const nlohmann::json& value, const std::string& source, std::
   }
 }
 
-// Reports loading progress per decoder layer (then lm_head) while delegating to the real source. A
-// load shorter than two seconds (the default model's) prints nothing.
+// Reports loading progress per decoder layer while delegating to the real source; the done line
+// comes after lm_head. A load shorter than two seconds (the default model's) prints nothing.
 class ProgressLinearSource : public LinearSource {
  public:
   ProgressLinearSource(LinearSource& inner, int64_t layers, const std::string& dir)
-      : inner_(inner), progress_("loading " + dir, layers + 1, "layers", quiet_options()) {}
+      : inner_(inner), progress_("loading " + dir, layers, "layers", quiet_options()) {}
   DecoderLayer load_layer(int64_t layer) override {
     DecoderLayer loaded = inner_.load_layer(layer);
     progress_.update(++done_);
@@ -57,7 +57,6 @@ class ProgressLinearSource : public LinearSource {
   }
   std::unique_ptr<Linear> load_lm_head() override {
     std::unique_ptr<Linear> head = inner_.load_lm_head();
-    progress_.update(++done_);
     progress_.finish();
     return head;
   }
