@@ -1,6 +1,14 @@
 // `run-llm --chat -i`: a conversation through piped stdin keeps its history in the KV cache, so the
 // second answer knows the first turn while only the new turn's tokens are prefilled.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
 #include <regex>
+#include <thread>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -83,4 +91,61 @@ TEST_CASE("interactive chat: a full context drops the oldest turns; /reset start
   CHECK(turns[2].conversation + 32 <= 160);  // room for an answer again
   CHECK(turns[3].cached == 0);  // after /reset
   CHECK(lines_of(result.out).size() == 4);
+}
+
+TEST_CASE("interactive chat: SIGINT (Ctrl-C) stops the answer, not the program", "[e2e][generate][interactive]") {
+  const std::string model = test::model_dir();
+  const std::string dir = test::make_temp_dir("interactive-sigint");
+  const std::string out_path = dir + "/out", err_path = dir + "/err";
+  int input[2];
+  REQUIRE(pipe(input) == 0);
+  const pid_t pid = fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    dup2(input[0], STDIN_FILENO);
+    close(input[0]);
+    close(input[1]);
+    const int out = open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    const int err = open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    dup2(out, STDOUT_FILENO);
+    dup2(err, STDERR_FILENO);
+    execl(RUNLLM_BINARY, RUNLLM_BINARY, "--model", model.c_str(), "-i", "--temperature", "0", "-n", "2000", "--ctx",
+          "2048", static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  close(input[0]);
+  auto send = [&](const std::string& line) { REQUIRE(write(input[1], line.data(), line.size()) == static_cast<ssize_t>(line.size())); };
+  send("Write a very long story about a dragon.\n");
+  // Interrupt once the answer is streaming (its first 100 bytes are out).
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  auto streamed = [&] {  // 0 until the child has created its output file
+    std::error_code error;
+    const auto size = std::filesystem::file_size(out_path, error);
+    return error ? 0 : size;
+  };
+  while (streamed() < 100 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  REQUIRE(streamed() >= 100);
+  kill(pid, SIGINT);
+  send("/reset\nHello\n");  // a fresh conversation, so the second answer is short (9 tokens)
+  close(input[1]);  // end of input after the second turn: the program exits
+  int status = 0;
+  while (waitpid(pid, &status, WNOHANG) == 0) {
+    if (std::chrono::steady_clock::now() > deadline + std::chrono::seconds(60)) {
+      kill(pid, SIGKILL);
+      waitpid(pid, &status, 0);
+      FAIL("run-llm -i did not end after SIGINT and end of input");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  const std::string err = test::read_file(err_path);
+  INFO("stdout:\n" << test::read_file(out_path) << "\nstderr:\n" << err);
+  REQUIRE(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+  const std::regex first(R"(\[turn 1\] prompt: \d+ new tokens, [0-9.]+ tokens/s \| answer: (\d+) tokens.*stop: interrupted)");
+  std::smatch match;
+  REQUIRE(std::regex_search(err, match, first));
+  CHECK(std::stol(match[1]) < 2000);
+  CHECK(err.find("[turn 2] prompt:") != std::string::npos);  // the conversation went on
+  std::filesystem::remove_all(dir);
 }
