@@ -11,7 +11,11 @@
 #include <utility>
 #include <vector>
 
+#include <fcntl.h>
 #include <sentencepiece_processor.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <cstdlib>
@@ -365,4 +369,94 @@ TEST_CASE("convert_gguf_to_hf: llama3 rope_freqs becomes rope_scaling llama3, ot
     wrong_length.tensor_f32("rope_freqs.weight", {kHeadDim}, std::vector<float>(kHeadDim, 2.0f));
     REQUIRE_THAT(convert_error(wrong_length), HAS_SUBSTRING("rope_freqs.weight: expected 4 factors"));
   }
+}
+
+// ---- memory ---------------------------------------------------------------------------------------
+
+namespace {
+
+// A llama GGUF with hidden size `H` (16 heads, I = H) and `layers` layers of F16 zeros.
+Bytes wide_llama_gguf(uint64_t H, int layers) {
+  GgufBuilder b;
+  b.kv_string("general.architecture", "llama");
+  b.kv_u32("llama.embedding_length", static_cast<uint32_t>(H));
+  b.kv_u32("llama.feed_forward_length", static_cast<uint32_t>(H));
+  b.kv_u32("llama.block_count", static_cast<uint32_t>(layers));
+  b.kv_u32("llama.attention.head_count", 16);
+  b.kv_f32("llama.attention.layer_norm_rms_epsilon", 1e-5f);
+  b.kv_u32("llama.context_length", 2048);
+  b.kv_string("tokenizer.ggml.model", "gpt2");
+  b.kv_strings("tokenizer.ggml.tokens", {"a", "b", "ab", "c"});
+  b.kv_strings("tokenizer.ggml.merges", {"a b"});
+  auto zeros = [](uint64_t n) { return Bytes(n * 2, 0); };
+  b.tensor("token_embd.weight", {H, 4}, 1, zeros(4 * H));
+  for (int i = 0; i < layers; ++i) {
+    const std::string p = "blk." + std::to_string(i) + ".";
+    for (const char* name : {"attn_norm", "ffn_norm"}) b.tensor(p + name + ".weight", {H}, 1, zeros(H));
+    for (const char* name : {"attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"})
+      b.tensor(p + name + ".weight", {H, H}, 1, zeros(H * H));
+  }
+  b.tensor("output_norm.weight", {H}, 1, zeros(H));
+  return b.build();
+}
+
+// Runs `run-llm convert` and returns its peak resident set in bytes (from wait4's rusage).
+int64_t convert_peak_rss(const std::string& gguf, const std::string& out) {
+  const pid_t pid = fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    // A forked child starts with the parent's peak RSS as its own; "5" resets the peak to the current
+    // RSS (proc(5), clear_refs), so what wait4 reports is run-llm's peak, not the test process's.
+    const int clear = open("/proc/self/clear_refs", O_WRONLY);
+    if (clear >= 0) {
+      if (write(clear, "5", 1) != 1) _exit(126);
+      close(clear);
+    }
+    const int null = open("/dev/null", O_WRONLY);
+    dup2(null, STDOUT_FILENO);
+    dup2(null, STDERR_FILENO);
+    execl(RUNLLM_BINARY, RUNLLM_BINARY, "convert", gguf.c_str(), "--out", out.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  int status = 0;
+  struct rusage usage {};
+  REQUIRE(wait4(pid, &status, 0, &usage) == pid);
+  REQUIRE(WIFEXITED(status));
+  REQUIRE(WEXITSTATUS(status) == 0);
+  return static_cast<int64_t>(usage.ru_maxrss) * 1024;  // Linux reports KiB
+}
+
+}  // namespace
+
+TEST_CASE("convert streams tensors: peak memory grows with the largest tensor, not the model", "[gguf][memory]") {
+  // 1 layer vs 8 layers of 7 tensors of 1024 x 1024 (2 MiB each in fp16, 4 MiB as fp32): the
+  // 8-layer model has 112 MiB of fp16 weights, which the converter once buffered whole. (run-llm itself
+  // starts at about 225 MiB, its libraries: the difference is what converting adds.)
+  // Built in a child process: the allocator keeps freed memory, and a forked process starts with its
+  // parent's resident pages. (scratch_dir() is made here first, so that the child uses the same one.)
+  const fs::path dir = scratch_dir();
+  const pid_t builder = fork();
+  REQUIRE(builder >= 0);
+  if (builder == 0) {
+    try {
+      write_scratch_file("wide1.gguf", wide_llama_gguf(1024, 1));
+      write_scratch_file("wide8.gguf", wide_llama_gguf(1024, 8));
+    } catch (...) {
+      _exit(1);
+    }
+    _exit(0);
+  }
+  int status = 0;
+  REQUIRE(waitpid(builder, &status, 0) == builder);
+  REQUIRE((WIFEXITED(status) && WEXITSTATUS(status) == 0));
+  const std::string small = (dir / "wide1.gguf").string(), large = (dir / "wide8.gguf").string();
+  const int64_t small_peak = convert_peak_rss(small, (scratch_dir() / "wide1").string());
+  const int64_t large_peak = convert_peak_rss(large, (scratch_dir() / "wide8").string());
+  INFO("peak RSS: 1 layer " << small_peak / 1048576.0 << " MiB, 8 layers " << large_peak / 1048576.0 << " MiB");
+  CHECK(fs::file_size(scratch_dir() / "wide8" / "model.safetensors") > (uint64_t{112} << 20));
+  CHECK(large_peak - small_peak < (int64_t{24} << 20));
+  fs::remove(small);
+  fs::remove(large);
+  fs::remove_all(scratch_dir() / "wide1");
+  fs::remove_all(scratch_dir() / "wide8");
 }
