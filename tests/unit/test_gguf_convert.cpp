@@ -429,6 +429,11 @@ int64_t convert_peak_rss(const std::string& gguf, const std::string& out) {
 }  // namespace
 
 TEST_CASE("convert streams tensors: peak memory grows with the largest tensor, not the model", "[gguf][memory]") {
+#if defined(__SANITIZE_ADDRESS__)
+  // AddressSanitizer keeps freed memory in quarantine (256 MiB), so peak RSS says nothing there.
+  SUCCEED("skipped under AddressSanitizer");
+  return;
+#endif
   // 1 layer vs 8 layers of 7 tensors of 1024 x 1024 (2 MiB each in fp16, 4 MiB as fp32): the
   // 8-layer model has 112 MiB of fp16 weights, which the converter once buffered whole. (run-llm itself
   // starts at about 225 MiB, its libraries: the difference is what converting adds.)
