@@ -1,17 +1,30 @@
 // GGUF -> Hugging Face checkpoint directory. Everything is read and checked first (so a bad file
-// leaves nothing half-written), then model.safetensors and the JSON files are written.
+// leaves nothing half-written), then model.safetensors is streamed tensor by tensor (its header
+// first, from the known shapes; one tensor in memory at a time) and the JSON and tokenizer files are
+// written.
 #include "model/gguf_to_hf.h"
 
+#include <sentencepiece_processor.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
 
 #include "model/gguf.h"
+#include "model/gguf_rope_freqs.h"
 #include "model/safetensors.h"
+#include "model/sentencepiece_model_writer.h"
+#include "runtime/dtype.h"
 #include "runtime/error.h"
 
 namespace runllm {
@@ -77,6 +90,7 @@ struct Hyperparameters {
   bool tied = false;
   bool permuted_qk = false;    // llama.cpp permuted attn_q/attn_k rows for this architecture
   bool attention_bias = false;  // q/k/v carry biases (Qwen2)
+  std::optional<Llama3Rope> llama3_rope;  // from the rope_freqs.weight tensor
 };
 
 Hyperparameters read_hyperparameters(const GgufFile& file, const Keys& keys, const std::string& path) {
@@ -107,8 +121,7 @@ Hyperparameters read_hyperparameters(const GgufFile& file, const Keys& keys, con
   const std::string scaling = keys.text_or(a + "rope.scaling.type", "none");
   if (scaling != "none")
     throw Error(keys.where(a + "rope.scaling.type") + ": rope scaling '" + scaling + "' is not supported yet");
-  if (file.find_tensor("rope_freqs.weight") != nullptr)
-    throw Error(path + ": tensor rope_freqs.weight (llama3 rope scaling factors) is not supported yet");
+  p.llama3_rope = read_rope_freqs(file, p.arch, p.head_dim, p.rope_theta, path);
   p.tied = file.find_tensor("output.weight") == nullptr;
   const GgufTensorInfo* embedding = file.find_tensor("token_embd.weight");
   if (embedding == nullptr) throw Error(path + ": missing tensor token_embd.weight");
@@ -170,6 +183,7 @@ std::vector<TensorPlan> plan_tensors(const GgufFile& file, const Hyperparameters
   }
   want("output_norm.weight", "model.norm.weight", {H}, 0);
   if (!p.tied) want("output.weight", "lm_head.weight", {p.vocab_size, H}, 0);
+  if (p.llama3_rope) used.insert("rope_freqs.weight");  // it becomes config.json's rope_scaling
   for (const GgufTensorInfo& info : file.tensors())
     if (used.count(info.name) == 0)
       throw Error(path + ": unexpected tensor " + info.name + " (not part of a " + p.arch + " decoder with " +
@@ -196,8 +210,12 @@ std::vector<float> unpermute_rotary_rows(const std::vector<float>& w, int64_t ro
 // ---- tokenizer ----------------------------------------------------------------------------------
 
 struct Vocabulary {
+  bool sentencepiece = false;  // tokenizer.ggml.model "llama": written as tokenizer.model
   std::vector<std::string> tokens;
-  std::vector<int64_t> types;  // llama.cpp token types: 1 normal, 3 control, 4 user-defined
+  std::vector<int64_t> types;  // llama.cpp token types (SentencePiece's): 1 normal, 2 unknown, 3 control,
+                               // 4 user-defined, 5 unused, 6 byte
+  std::vector<float> scores;   // SentencePiece piece scores
+  bool add_space_prefix = true, remove_extra_whitespaces = false;  // SentencePiece normalizer
   std::vector<std::string> merges;
   std::optional<int64_t> bos, eos, unk, pad, eot;
   bool add_bos = false, add_eos = false;
@@ -206,12 +224,11 @@ struct Vocabulary {
 
 Vocabulary read_vocabulary(const Keys& keys, const Hyperparameters& p, const std::string& path) {
   const std::string model = keys.text_or("tokenizer.ggml.model", "");
-  if (model == "llama")
-    throw Error(path + ": tokenizer.ggml.model 'llama' (SentencePiece) cannot be converted yet: writing "
-                "tokenizer.model needs protobuf (supported: gpt2 byte-level BPE)");
-  if (model != "gpt2")
-    throw Error(path + ": tokenizer.ggml.model '" + model + "' is not supported (supported: gpt2 byte-level BPE)");
+  if (model != "gpt2" && model != "llama")
+    throw Error(path + ": tokenizer.ggml.model '" + model +
+                "' is not supported (supported: gpt2 byte-level BPE, llama SentencePiece)");
   Vocabulary v;
+  v.sentencepiece = model == "llama";
   for (const GgufValue& token : keys.get("tokenizer.ggml.tokens").as_array(keys.where("tokenizer.ggml.tokens")))
     v.tokens.push_back(token.as_string(keys.where("tokenizer.ggml.tokens")));
   if (v.tokens.empty() || static_cast<int64_t>(v.tokens.size()) > p.vocab_size)
@@ -224,8 +241,23 @@ Vocabulary read_vocabulary(const Keys& keys, const Hyperparameters& p, const std
       throw Error(keys.where("tokenizer.ggml.token_type") + ": " + std::to_string(v.types.size()) +
                   " entries, expected one per token (" + std::to_string(v.tokens.size()) + ")");
   }
-  for (const GgufValue& merge : keys.get("tokenizer.ggml.merges").as_array(keys.where("tokenizer.ggml.merges")))
-    v.merges.push_back(merge.as_string(keys.where("tokenizer.ggml.merges")));
+  if (v.sentencepiece) {
+    if (keys.has("tokenizer.ggml.scores")) {
+      for (const GgufValue& score : keys.get("tokenizer.ggml.scores").as_array(keys.where("tokenizer.ggml.scores")))
+        v.scores.push_back(static_cast<float>(score.as_float(keys.where("tokenizer.ggml.scores"))));
+      if (v.scores.size() != v.tokens.size())
+        throw Error(keys.where("tokenizer.ggml.scores") + ": " + std::to_string(v.scores.size()) +
+                    " entries, expected one per token (" + std::to_string(v.tokens.size()) + ")");
+    }
+    if (keys.has("tokenizer.ggml.precompiled_charsmap"))
+      throw Error(keys.where("tokenizer.ggml.precompiled_charsmap") +
+                  ": a SentencePiece normalization charsmap is not supported (identity normalization only)");
+    v.add_space_prefix = keys.flag_or("tokenizer.ggml.add_space_prefix", true);
+    v.remove_extra_whitespaces = keys.flag_or("tokenizer.ggml.remove_extra_whitespaces", false);
+  } else {
+    for (const GgufValue& merge : keys.get("tokenizer.ggml.merges").as_array(keys.where("tokenizer.ggml.merges")))
+      v.merges.push_back(merge.as_string(keys.where("tokenizer.ggml.merges")));
+  }
   auto token_id = [&](const std::string& key) -> std::optional<int64_t> {
     if (!keys.has(key)) return std::nullopt;
     const int64_t id = keys.get(key).as_int(keys.where(key));
@@ -239,10 +271,55 @@ Vocabulary read_vocabulary(const Keys& keys, const Hyperparameters& p, const std
   v.unk = token_id("tokenizer.ggml.unknown_token_id");
   v.pad = token_id("tokenizer.ggml.padding_token_id");
   v.eot = token_id("tokenizer.ggml.eot_token_id");
-  v.add_bos = keys.flag_or("tokenizer.ggml.add_bos_token", false);  // llama.cpp's default for gpt2 vocabularies
+  // llama.cpp's defaults: BOS for SentencePiece vocabularies, none for gpt2 ones.
+  v.add_bos = keys.flag_or("tokenizer.ggml.add_bos_token", v.sentencepiece);
   v.add_eos = keys.flag_or("tokenizer.ggml.add_eos_token", false);
   v.pre = keys.text_or("tokenizer.ggml.pre", "default");
   return v;
+}
+
+// tokenizer.model for a "llama" vocabulary. Without token types the unknown token is UNKNOWN, BOS and
+// EOS are CONTROL and the rest NORMAL. llama.cpp's SentencePiece tokenizer merges by score as
+// SentencePiece's BPE model does, so the model type is BPE; byte pieces (<0x00>...) turn on byte fallback.
+SentencePieceVocabulary sentencepiece_vocabulary(const Vocabulary& v) {
+  SentencePieceVocabulary result;
+  for (size_t id = 0; id < v.tokens.size(); ++id) {
+    SentencePieceVocabulary::Piece piece;
+    piece.text = v.tokens[id];
+    piece.score = v.scores.empty() ? 0.0f : v.scores[id];
+    if (!v.types.empty()) {
+      piece.type = static_cast<int>(v.types[id]);
+    } else {
+      const auto is = [&](const std::optional<int64_t>& special) { return special && *special == static_cast<int64_t>(id); };
+      piece.type = is(v.unk) ? 2 : (is(v.bos) || is(v.eos)) ? 3 : 1;
+    }
+    if (piece.type == 6) result.byte_fallback = true;
+    result.pieces.push_back(std::move(piece));
+  }
+  result.model_type = 2;
+  result.unk_id = v.unk ? static_cast<int32_t>(*v.unk) : 0;
+  result.bos_id = v.bos ? static_cast<int32_t>(*v.bos) : -1;
+  result.eos_id = v.eos ? static_cast<int32_t>(*v.eos) : -1;
+  result.pad_id = v.pad ? static_cast<int32_t>(*v.pad) : -1;
+  result.add_dummy_prefix = v.add_space_prefix;
+  result.remove_extra_whitespaces = v.remove_extra_whitespaces;
+  return result;
+}
+
+// Serializes the vocabulary and has libsentencepiece load it, so a vocabulary it would refuse (no
+// unknown piece, a duplicate piece, a bad type) is an error before anything is written.
+std::string build_sentencepiece_model(const Vocabulary& v, const std::string& path) {
+  for (size_t id = 0; id < v.types.size(); ++id)
+    if (v.types[id] < 1 || v.types[id] > 6)
+      throw Error(path + ": tokenizer.ggml.token_type[" + std::to_string(id) + "] is " + std::to_string(v.types[id]) +
+                  ", not a SentencePiece piece type (1-6)");
+  const std::string model = serialize_sentencepiece_model(sentencepiece_vocabulary(v));
+  sentencepiece::SentencePieceProcessor processor;
+  const auto status = processor.LoadFromSerializedProto(model);
+  if (!status.ok())
+    throw Error(path + ": the SentencePiece vocabulary (tokenizer.ggml.model 'llama') does not make a valid "
+                "tokenizer.model: " + status.ToString());
+  return model;
 }
 
 json byte_level(bool add_prefix_space, bool trim_offsets, bool use_regex) {
@@ -357,6 +434,13 @@ ordered_json text_or_null(const Vocabulary& v, const std::optional<int64_t>& id)
   return id ? ordered_json(v.tokens[*id]) : ordered_json(nullptr);
 }
 
+ordered_json rope_scaling(const Hyperparameters& p) {
+  if (!p.llama3_rope) return nullptr;
+  const Llama3Rope& r = *p.llama3_rope;
+  return {{"rope_type", "llama3"}, {"factor", r.factor}, {"low_freq_factor", r.low_freq_factor},
+          {"high_freq_factor", r.high_freq_factor}, {"original_max_position_embeddings", r.original_max_position_embeddings}};
+}
+
 ordered_json build_config(const Hyperparameters& p, const Vocabulary& v) {
   const bool qwen2 = p.arch == "qwen2";
   return {{"architectures", {qwen2 ? "Qwen2ForCausalLM" : "LlamaForCausalLM"}},
@@ -370,7 +454,7 @@ ordered_json build_config(const Hyperparameters& p, const Vocabulary& v) {
           {"hidden_act", "silu"},
           {"rms_norm_eps", p.rms_norm_eps},
           {"rope_theta", p.rope_theta},
-          {"rope_scaling", nullptr},
+          {"rope_scaling", rope_scaling(p)},
           {"max_position_embeddings", p.context_length},
           {"vocab_size", p.vocab_size},
           {"tie_word_embeddings", p.tied},
@@ -389,7 +473,7 @@ ordered_json build_tokenizer_config(const Hyperparameters& p, const Vocabulary& 
     config["chat_template"] = keys.get("tokenizer.chat_template").as_string(keys.where("tokenizer.chat_template"));
   config["model_max_length"] = p.context_length;
   config["clean_up_tokenization_spaces"] = false;
-  config["tokenizer_class"] = "GPT2Tokenizer";
+  config["tokenizer_class"] = v.sentencepiece ? "LlamaTokenizer" : "GPT2Tokenizer";
   return config;
 }
 
@@ -407,49 +491,92 @@ ordered_json build_generation_config(const Vocabulary& v) {
 }  // namespace
 
 void convert_gguf_to_hf(const std::string& gguf_path, const std::string& out_dir,
-                        const std::function<void(const std::string&)>& progress) {
+                        const std::function<void(const std::string&)>& progress,
+                        const std::function<void(int64_t, int64_t)>& on_tensor) {
   const std::unique_ptr<GgufFile> file = GgufFile::open(gguf_path);
   const Keys keys(*file, gguf_path);
   const Hyperparameters params = read_hyperparameters(*file, keys, gguf_path);
   const std::vector<TensorPlan> plans = plan_tensors(*file, params, gguf_path);
   const Vocabulary vocabulary = read_vocabulary(keys, params, gguf_path);
-  const json tokenizer = build_tokenizer_json(vocabulary, gguf_path);
-  const size_t duplicates = vocabulary.tokens.size() - tokenizer["model"]["vocab"].size();
-  if (duplicates > 0)
-    progress("note: " + std::to_string(duplicates) + " duplicate token strings in tokenizer.ggml.tokens keep their first id");
+  json tokenizer_json;
+  std::string tokenizer_model;
+  if (vocabulary.sentencepiece) {
+    tokenizer_model = build_sentencepiece_model(vocabulary, gguf_path);
+  } else {
+    tokenizer_json = build_tokenizer_json(vocabulary, gguf_path);
+    const size_t duplicates = vocabulary.tokens.size() - tokenizer_json["model"]["vocab"].size();
+    if (duplicates > 0)
+      progress("note: " + std::to_string(duplicates) + " duplicate token strings in tokenizer.ggml.tokens keep their first id");
+  }
   progress("GGUF " + params.arch + ": " + std::to_string(params.layers) + " layers, hidden " +
            std::to_string(params.hidden) + ", " + std::to_string(params.heads) + " heads (" +
            std::to_string(params.kv_heads) + " KV), vocab " + std::to_string(params.vocab_size) +
-           (params.tied ? ", tied embeddings" : ""));
-
-  SafetensorsWriter writer;
-  writer.set_metadata("format", "pt");
-  int64_t parameters = 0;
-  std::string current_block;
-  for (const TensorPlan& plan : plans) {
-    const std::string& name = plan.source->name;
-    const std::string block = name.compare(0, 4, "blk.") == 0 ? name.substr(0, name.find('.', 4)) : name;
-    if (block != current_block && block.compare(0, 4, "blk.") == 0) progress("converting " + block + " ...");
-    current_block = block;
-    std::vector<float> values = gguf_dequantize(*plan.source);
-    if (plan.rotary_heads > 0)
-      values = unpermute_rotary_rows(values, plan.shape[0], plan.shape[1], plan.rotary_heads);
-    parameters += static_cast<int64_t>(values.size());
-    writer.add_f16(plan.hf_name, plan.shape, values);
-  }
+           (params.tied ? ", tied embeddings" : "") + (params.llama3_rope ? ", llama3 rope scaling" : ""));
 
   const std::filesystem::path dir(out_dir);
   std::error_code error;
   std::filesystem::create_directories(dir, error);
   if (error) throw Error(out_dir + ": cannot create directory: " + error.message());
-  writer.write((dir / "model.safetensors").string());
+
+  // The header comes from the planned shapes; then one tensor at a time is dequantized, converted to
+  // fp16 and written, so memory holds a single tensor (fp32 and fp16) whatever the model's size.
+  std::map<std::string, StreamingSafetensorsWriter::Spec> specs;
+  std::map<std::string, const TensorPlan*> by_name;
+  for (const TensorPlan& plan : plans) {
+    specs[plan.hf_name] = {DType::F16, plan.shape};
+    by_name[plan.hf_name] = &plan;
+  }
+  StreamingSafetensorsWriter writer((dir / "model.safetensors").string(), specs, {{"format", "pt"}});
+  const int64_t tensor_count = static_cast<int64_t>(plans.size());
+  int64_t parameters = 0, done = 0;
+  if (on_tensor) on_tensor(0, tensor_count);
+  const long page = sysconf(_SC_PAGESIZE);
+  std::vector<uint8_t> bytes;
+  for (const std::string& name : writer.order()) {
+    const TensorPlan& plan = *by_name.at(name);
+    std::vector<float> values = gguf_dequantize(*plan.source);
+    if (plan.rotary_heads > 0)
+      values = unpermute_rotary_rows(values, plan.shape[0], plan.shape[1], plan.rotary_heads);
+    parameters += static_cast<int64_t>(values.size());
+    bytes.resize(values.size() * 2);
+    for (size_t i = 0; i < values.size(); ++i) {
+      const uint16_t half = float_to_half(values[i]);
+      std::memcpy(&bytes[2 * i], &half, 2);  // little-endian host
+    }
+    writer.write(name, bytes.data(), bytes.size());
+    // The source pages are read once: let the kernel drop them, so the mapping of a many-GB file does
+    // not stay resident (a hint; the mapping is read-only and private, its pages come back if read).
+    if (page > 0 && plan.source->nbytes > 0) {
+      const uintptr_t begin = reinterpret_cast<uintptr_t>(plan.source->data);
+      const uintptr_t first = (begin + static_cast<uintptr_t>(page) - 1) / static_cast<uintptr_t>(page) * static_cast<uintptr_t>(page);
+      const uintptr_t end = (begin + plan.source->nbytes) / static_cast<uintptr_t>(page) * static_cast<uintptr_t>(page);
+      if (end > first) madvise(reinterpret_cast<void*>(first), end - first, MADV_DONTNEED);
+    }
+    if (on_tensor) on_tensor(++done, tensor_count);
+  }
+  writer.finish();
+  std::vector<uint8_t>().swap(bytes);
+
   write_json_file(dir / "config.json", build_config(params, vocabulary));
-  write_json_file(dir / "tokenizer.json", tokenizer);
+  if (vocabulary.sentencepiece) {
+    const std::filesystem::path model_path = dir / "tokenizer.model";
+    std::ofstream out(model_path, std::ios::binary | std::ios::trunc);
+    out.write(tokenizer_model.data(), static_cast<std::streamsize>(tokenizer_model.size()));
+    out.close();
+    if (!out) throw Error(model_path.string() + ": write failed (disk full?)");
+    std::filesystem::remove(dir / "tokenizer.json", error);  // a stale one would be read first
+  } else {
+    write_json_file(dir / "tokenizer.json", tokenizer_json);
+  }
   write_json_file(dir / "tokenizer_config.json", build_tokenizer_config(params, vocabulary, keys));
   write_json_file(dir / "generation_config.json", build_generation_config(vocabulary));
+  const std::string tokenizer_summary =
+      vocabulary.sentencepiece
+          ? std::to_string(vocabulary.tokens.size()) + " SentencePiece pieces (tokenizer.model)"
+          : std::to_string(vocabulary.tokens.size()) + " tokens, " + std::to_string(vocabulary.merges.size()) +
+                " merges (pre-tokenizer '" + vocabulary.pre + "')";
   progress("wrote " + out_dir + ": " + std::to_string(plans.size()) + " tensors (" + std::to_string(parameters) +
-           " parameters, fp16), " + std::to_string(vocabulary.tokens.size()) + " tokens, " +
-           std::to_string(vocabulary.merges.size()) + " merges (pre-tokenizer '" + vocabulary.pre + "')");
+           " parameters, fp16), " + tokenizer_summary);
 }
 
 }  // namespace runllm

@@ -8,6 +8,7 @@
 #include "model/quantize/quantizer.h"
 #include "runtime/error.h"
 #include "runtime/json_parse.h"
+#include "runtime/progress.h"
 #include "runtime/vocab_limit.h"
 #include "tokenizer/chat_template.h"
 
@@ -43,6 +44,34 @@ void add_token_ids(const nlohmann::json& value, const std::string& source, std::
   }
 }
 
+// Reports loading progress per decoder layer while delegating to the real source; the done line
+// comes after lm_head. A load shorter than two seconds (the default model's) prints nothing.
+class ProgressLinearSource : public LinearSource {
+ public:
+  ProgressLinearSource(LinearSource& inner, int64_t layers, const std::string& dir)
+      : inner_(inner), progress_("loading " + dir, layers, "layers", quiet_options()) {}
+  DecoderLayer load_layer(int64_t layer) override {
+    DecoderLayer loaded = inner_.load_layer(layer);
+    progress_.update(++done_);
+    return loaded;
+  }
+  std::unique_ptr<Linear> load_lm_head() override {
+    std::unique_ptr<Linear> head = inner_.load_lm_head();
+    progress_.finish();
+    return head;
+  }
+
+ private:
+  static ProgressOptions quiet_options() {
+    ProgressOptions options;
+    options.quiet_seconds = 2.0;
+    return options;
+  }
+  LinearSource& inner_;
+  ProgressReporter progress_;
+  int64_t done_ = 0;
+};
+
 }  // namespace
 
 ModelDirectory open_model_directory(const std::string& dir, bool verbose, const LinearOptions& linears,
@@ -74,7 +103,8 @@ ModelDirectory open_model_directory(const std::string& dir, bool verbose, const 
       throw Error(dir + ": eos_token_id " + std::to_string(id) + " is outside the vocabulary");
 
   const Checkpoint checkpoint = Checkpoint::open_dir(dir);
-  CheckpointLinearSource source(checkpoint, result.config, result.quant, linears);
+  CheckpointLinearSource checkpoint_source(checkpoint, result.config, result.quant, linears);
+  ProgressLinearSource source(checkpoint_source, result.config.num_hidden_layers, dir);
   if (verbose) std::fprintf(stderr, "format: %s\n", result.quant.describe().c_str());
   result.model = LlamaModel::load(checkpoint, result.config, source, sink);
   if (verbose) {

@@ -4,6 +4,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <map>
 #include <memory>
 #include <string>
@@ -80,6 +81,33 @@ class SafetensorsWriter {
   };
   std::map<std::string, Entry> entries_;
   std::map<std::string, std::string> metadata_;
+};
+
+// Writes a safetensors file tensor by tensor, holding none of them: the header, computed from the
+// names, dtypes and shapes given up front, goes first (laid out as SafetensorsWriter lays it out:
+// sorted by name, 8-byte aligned), then write() streams each tensor's bytes in that sorted order
+// (order() lists it). The file is written as PATH.partial and renamed to PATH by finish(), so an
+// interrupted conversion never leaves a file that looks complete.
+class StreamingSafetensorsWriter {
+ public:
+  struct Spec {
+    DType dtype;
+    std::vector<int64_t> shape;
+  };
+  StreamingSafetensorsWriter(const std::string& path, const std::map<std::string, Spec>& tensors,
+                             const std::map<std::string, std::string>& metadata);
+  ~StreamingSafetensorsWriter();  // removes the .partial file unless finish() ran
+  const std::vector<std::string>& order() const { return order_; }
+  // The next tensor's bytes: `name` must be order()[next] and the size must match its spec.
+  void write(const std::string& name, const uint8_t* bytes, size_t size);
+  void finish();  // throws unless every tensor was written; then renames into place
+
+ private:
+  std::string path_, partial_path_;
+  std::FILE* file_ = nullptr;
+  std::vector<std::string> order_;
+  std::vector<uint64_t> sizes_;
+  size_t next_ = 0;
 };
 
 }  // namespace runllm

@@ -1,3 +1,4 @@
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -53,6 +54,62 @@ void SafetensorsWriter::write(const std::string& path) const {
     out.write(reinterpret_cast<const char*>(entry.bytes.data()), static_cast<std::streamsize>(entry.bytes.size()));
   out.close();
   if (!out) throw Error(path + ": write failed (disk full?)");
+}
+
+StreamingSafetensorsWriter::StreamingSafetensorsWriter(const std::string& path, const std::map<std::string, Spec>& tensors,
+                                                       const std::map<std::string, std::string>& metadata)
+    : path_(path), partial_path_(path + ".partial") {
+  nlohmann::json header = nlohmann::json::object();
+  if (!metadata.empty()) header["__metadata__"] = metadata;
+  uint64_t offset = 0;
+  for (const auto& [name, spec] : tensors) {  // std::map: sorted by name, as SafetensorsWriter
+    uint64_t numel = 1;
+    for (int64_t dim : spec.shape) numel *= static_cast<uint64_t>(dim);
+    const uint64_t size = numel * dtype_size(spec.dtype);
+    header[name] = {{"dtype", dtype_name(spec.dtype)}, {"shape", spec.shape}, {"data_offsets", {offset, offset + size}}};
+    offset += size;
+    order_.push_back(name);
+    sizes_.push_back(size);
+  }
+  std::string header_text = header.dump();
+  header_text.append((8 - header_text.size() % 8) % 8, ' ');
+  const uint64_t header_size = header_text.size();
+  file_ = std::fopen(partial_path_.c_str(), "wb");
+  if (file_ == nullptr) throw Error(partial_path_ + ": cannot open for writing");
+  if (std::fwrite(&header_size, 8, 1, file_) != 1 ||
+      std::fwrite(header_text.data(), 1, header_text.size(), file_) != header_text.size())
+    throw Error(partial_path_ + ": write failed (disk full?)");
+}
+
+StreamingSafetensorsWriter::~StreamingSafetensorsWriter() {
+  if (file_ != nullptr) {
+    std::fclose(file_);
+    std::remove(partial_path_.c_str());
+  }
+}
+
+void StreamingSafetensorsWriter::write(const std::string& name, const uint8_t* bytes, size_t size) {
+  if (file_ == nullptr || next_ >= order_.size() || order_[next_] != name)
+    throw Error(path_ + ": tensor " + name + " written out of order (expected " +
+                (next_ < order_.size() ? order_[next_] : std::string("none")) + ")");
+  if (size != sizes_[next_])
+    throw Error(path_ + ": tensor " + name + " has " + std::to_string(size) + " bytes, its header says " +
+                std::to_string(sizes_[next_]));
+  if (size > 0 && std::fwrite(bytes, 1, size, file_) != size) throw Error(partial_path_ + ": write failed (disk full?)");
+  ++next_;
+}
+
+void StreamingSafetensorsWriter::finish() {
+  if (file_ == nullptr) return;
+  if (next_ != order_.size())
+    throw Error(path_ + ": only " + std::to_string(next_) + " of " + std::to_string(order_.size()) + " tensors written");
+  const bool failed = std::fclose(file_) != 0;
+  file_ = nullptr;
+  if (failed) {
+    std::remove(partial_path_.c_str());
+    throw Error(partial_path_ + ": write failed (disk full?)");
+  }
+  if (std::rename(partial_path_.c_str(), path_.c_str()) != 0) throw Error(path_ + ": cannot rename " + partial_path_ + " into place");
 }
 
 }  // namespace runllm

@@ -34,10 +34,25 @@ GenerationResult generate(DecoderBackend& model, const Tokenizer& tokenizer, con
   // Only as many positions as this request can use are allocated.
   const int64_t capacity = std::min(request.context_length, prompt_length + request.max_new_tokens);
   model.reset(capacity);
+  return continue_generation(model, tokenizer, {}, request, on_text);
+}
+
+GenerationResult continue_generation(DecoderBackend& model, const Tokenizer& tokenizer,
+                                     const std::vector<int32_t>& cached_ids, const GenerationRequest& request,
+                                     const std::function<void(const std::string&)>& on_text) {
+  const int64_t prompt_length = static_cast<int64_t>(request.prompt_ids.size());
+  if (prompt_length == 0) throw Error("continue_generation: no new tokens to run");
+  if (model.length() != static_cast<int64_t>(cached_ids.size()))
+    throw Error("continue_generation: the cache holds " + std::to_string(model.length()) + " positions, not the " +
+                std::to_string(cached_ids.size()) + " ids given as its contents");
+  if (model.length() + prompt_length >= model.capacity())
+    throw Error(std::to_string(prompt_length) + " new tokens after " + std::to_string(model.length()) +
+                " cached ones do not fit the context of " + std::to_string(model.capacity()) + " tokens");
   Sampler sampler(request.sampling);
   StreamingDetokenizer detokenizer(tokenizer);
-  detokenizer.set_context(request.prompt_ids);
-  std::vector<int32_t> history = request.prompt_ids;
+  std::vector<int32_t> history = cached_ids;
+  history.insert(history.end(), request.prompt_ids.begin(), request.prompt_ids.end());
+  detokenizer.set_context(history);
   GenerationResult result;
   result.stop_reason = "max tokens";
 
@@ -49,6 +64,10 @@ GenerationResult generate(DecoderBackend& model, const Tokenizer& tokenizer, con
   // time ends, and the decode time starts, once the first token is known.
   auto decode_start = std::chrono::steady_clock::now();
   for (int64_t step = 0; step < request.max_new_tokens; ++step) {
+    if (request.interrupt != nullptr && request.interrupt->load()) {
+      result.stop_reason = "interrupted";
+      break;
+    }
     const int32_t token = model.sample(sampler, request.sampling, history);
     if (step == 0) {
       result.prompt_seconds = seconds_since(prefill_start);

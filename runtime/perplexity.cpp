@@ -1,6 +1,6 @@
 #include "runtime/perplexity.h"
 
-#include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <memory>
 
@@ -14,14 +14,14 @@ namespace runllm {
 
 PerplexityResult measure_perplexity(const LlamaModel& model, const Tokenizer& tokenizer, const std::string& text,
                                     const PerplexityOptions& options,
-                                    const std::function<void(const std::string&)>& on_line) {
+                                    const PerplexityProgress& on_window) {
   CpuDecoderBackend backend(model);
-  return measure_perplexity(backend, tokenizer, text, options, on_line);
+  return measure_perplexity(backend, tokenizer, text, options, on_window);
 }
 
 PerplexityResult measure_perplexity(DecoderBackend& model, const Tokenizer& tokenizer, const std::string& text,
                                     const PerplexityOptions& options,
-                                    const std::function<void(const std::string&)>& on_line) {
+                                    const PerplexityProgress& on_window) {
   const int64_t context = options.context;
   const int64_t vocab = model.config().vocab_size;
   if (context < 4) throw Error("--ctx must be at least 4 for perplexity, got " + std::to_string(context));
@@ -60,8 +60,8 @@ PerplexityResult measure_perplexity(DecoderBackend& model, const Tokenizer& toke
   std::vector<float> logits(static_cast<size_t>((context - first) * vocab));
   model.reset(context);
   int64_t base_position = 0;
+  if (on_window) on_window(0, chunks, std::nan(""));
   for (int64_t chunk = 0; chunk < chunks; ++chunk) {
-    const auto start_time = std::chrono::steady_clock::now();
     const int64_t start = chunk * context;
     model.reset(context);
     model.forward(tokens.data() + start, context, first, logits.data());
@@ -79,12 +79,7 @@ PerplexityResult measure_perplexity(DecoderBackend& model, const Tokenizer& toke
         result.kl.add(base_log_probs.data(), row, vocab, target);
       }
     }
-    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_time).count();
-    char line[160];
-    std::snprintf(line, sizeof line, "[%lld/%lld] running PPL = %.4f (%.1f s, %.0f tokens/s)",
-                  static_cast<long long>(chunk + 1), static_cast<long long>(chunks),
-                  result.perplexity.perplexity().value, seconds, context / seconds);
-    on_line(line);
+    if (on_window) on_window(chunk + 1, chunks, result.perplexity.perplexity().value);
   }
   if (writer) writer->finish();
   if (base && base_position != base->position_count())

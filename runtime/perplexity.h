@@ -30,14 +30,18 @@ struct PerplexityResult {
   KlDivergenceStats kl;
 };
 
-// `on_line` receives progress lines (running perplexity after each window). Throws runllm::Error when
+// Called once before the first window (0 done, perplexity NaN) and after each window with the windows
+// done, their total and the running perplexity.
+using PerplexityProgress = std::function<void(int64_t windows_done, int64_t windows, double running_perplexity)>;
+
+// `on_window` reports progress (may be empty). Throws runllm::Error when
 // the text is shorter than one window, or when a KL base file does not match this text and model.
 PerplexityResult measure_perplexity(DecoderBackend& model, const Tokenizer& tokenizer, const std::string& text,
                                     const PerplexityOptions& options,
-                                    const std::function<void(const std::string&)>& on_line);
+                                    const PerplexityProgress& on_window);
 // The CPU reference path (a CpuDecoderBackend over `model`).
 PerplexityResult measure_perplexity(const LlamaModel& model, const Tokenizer& tokenizer, const std::string& text,
                                     const PerplexityOptions& options,
-                                    const std::function<void(const std::string&)>& on_line);
+                                    const PerplexityProgress& on_window);
 
 }  // namespace runllm

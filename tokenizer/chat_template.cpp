@@ -97,30 +97,60 @@ std::string default_system_prompt(const std::string& chat_template) {
 //    SentencePiece encode adds that space mark itself, so no leading space here.
 std::string apply_chat_format(ChatFormat format, const std::string& system_prompt,
                               const std::string& user_message, const std::string& bos_text) {
+  return render_chat(format, system_prompt, {{"user", user_message}}, bos_text);
+}
+
+std::string render_chat(ChatFormat format, const std::string& system_prompt, const std::vector<ChatMessage>& messages,
+                        const std::string& bos_text) {
+  if (messages.empty() || messages.back().role != "user")
+    throw Error("render_chat: a conversation must end with a user message");
+  for (size_t i = 0; i < messages.size(); ++i)
+    if (messages[i].role != (i % 2 == 0 ? "user" : "assistant"))
+      throw Error("render_chat: messages must alternate user and assistant, starting with user");
+  const std::string end_of_turn = end_of_turn_text(format);
+  std::string text;
   switch (format) {
     case ChatFormat::ChatML: {
-      std::string text;
       if (!system_prompt.empty()) text += "<|im_start|>system\n" + system_prompt + "<|im_end|>\n";
-      return text + "<|im_start|>user\n" + user_message + "<|im_end|>\n<|im_start|>assistant\n";
+      for (const ChatMessage& message : messages)
+        text += "<|im_start|>" + message.role + "\n" + message.content + "<|im_end|>\n";
+      return text + "<|im_start|>assistant\n";
     }
     case ChatFormat::Llama3: {
-      std::string text = bos_text;
+      text = bos_text;
       if (!system_prompt.empty())
         text += "<|start_header_id|>system<|end_header_id|>\n\n" + strip(system_prompt) + "<|eot_id|>";
-      return text + "<|start_header_id|>user<|end_header_id|>\n\n" + strip(user_message) +
-             "<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n";
+      for (const ChatMessage& message : messages)
+        text += "<|start_header_id|>" + message.role + "<|end_header_id|>\n\n" + strip(message.content) + "<|eot_id|>";
+      return text + "<|start_header_id|>assistant<|end_header_id|>\n\n";
     }
     case ChatFormat::Llama2: {
-      const std::string content = system_prompt.empty()
-          ? user_message : "<<SYS>>\n" + system_prompt + "\n<</SYS>>\n\n" + user_message;
-      return bos_text + "[INST] " + strip(content) + " [/INST]";
+      for (size_t i = 0; i < messages.size(); ++i) {
+        if (messages[i].role == "assistant") {
+          text += " " + strip(messages[i].content) + " " + end_of_turn;
+          continue;
+        }
+        const std::string content = i == 0 && !system_prompt.empty()
+            ? "<<SYS>>\n" + system_prompt + "\n<</SYS>>\n\n" + messages[i].content : messages[i].content;
+        text += bos_text + "[INST] " + strip(content) + " [/INST]";
+      }
+      return text;
     }
     case ChatFormat::Mistral: {
-      const std::string content = system_prompt.empty() ? user_message : system_prompt + "\n\n" + user_message;
-      return bos_text + "[INST] " + content + " [/INST]";
+      text = bos_text;
+      for (size_t i = 0; i < messages.size(); ++i) {
+        if (messages[i].role == "assistant") {
+          text += messages[i].content + end_of_turn;
+          continue;
+        }
+        const std::string content = i == 0 && !system_prompt.empty()
+            ? system_prompt + "\n\n" + messages[i].content : messages[i].content;
+        text += "[INST] " + content + " [/INST]";
+      }
+      return text;
     }
   }
-  return user_message;
+  return messages.back().content;
 }
 
 std::string end_of_turn_text(ChatFormat format) {

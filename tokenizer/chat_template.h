@@ -38,6 +38,22 @@ CheckpointChatTemplate load_chat_template(const std::string& dir);
 // prepended for formats whose template writes BOS itself (Llama-2/3, Mistral), empty otherwise.
 std::string apply_chat_format(ChatFormat format, const std::string& system_prompt,
                               const std::string& user_message, const std::string& bos_text);
+// One message of a conversation: role "user" or "assistant".
+struct ChatMessage {
+  std::string role;
+  std::string content;
+};
+// A whole conversation (alternating user/assistant messages, ending with a user message) as the
+// template renders it with add_generation_prompt=True. For one user message it equals
+// apply_chat_format. The rendering of a conversation is a prefix of the rendering of the same
+// conversation with an answer and a new user message appended, which lets interactive chat feed only
+// the new turn's tokens: each format's assistant turn is what the reference template writes
+//  - ChatML: "<|im_start|>assistant\n" + content + "<|im_end|>\n"
+//  - Llama-3: header + trim(content) + "<|eot_id|>"
+//  - Llama-2: " " + strip(content) + " </s>", and every user turn starts with BOS again
+//  - Mistral (v0.1): content + "</s>"; BOS only at the start.
+std::string render_chat(ChatFormat format, const std::string& system_prompt, const std::vector<ChatMessage>& messages,
+                        const std::string& bos_text);
 // The token text that ends the assistant's turn ("<|im_end|>", "<|eot_id|>", "</s>").
 std::string end_of_turn_text(ChatFormat format);
 

@@ -551,7 +551,8 @@ std::string describe_method(const QuantizeOptions& o) {
 
 }  // namespace
 
-void quantize_model(const QuantizeOptions& options, const std::function<void(const std::string&)>& progress) {
+void quantize_model(const QuantizeOptions& options, const std::function<void(const std::string&)>& progress,
+                    const std::function<void(int64_t, int64_t)>& on_layer) {
   validate_options(options);
   const auto start = Clock::now();
   // Mistakes that need no model are reported before the model loads.
@@ -576,6 +577,7 @@ void quantize_model(const QuantizeOptions& options, const std::function<void(con
   LlamaModel& model = *directory.model;
   const int64_t layers = model.num_layers(), H = config.hidden_size;
   progress("quantizing " + options.model_dir + " (" + std::to_string(layers) + " layers) to " + describe_method(options));
+  if (on_layer) on_layer(0, layers);
 
   Calibration calibration;
   if (options.method != QuantizeMethod::Rtn) {
@@ -607,6 +609,7 @@ void quantize_model(const QuantizeOptions& options, const std::function<void(con
     }
     progress("layer " + std::to_string(l + 1) + "/" + std::to_string(layers) + " (" +
              format_number("%.1f", seconds_since(layer_start)) + " s): " + summary);
+    if (on_layer) on_layer(l + 1, layers);
   }
   calibration.hidden = {};
 

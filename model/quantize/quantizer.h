@@ -44,6 +44,9 @@ void check_group_size_fits(const ModelConfig& config, int64_t group_size);
 void prepare_output_directory(const std::string& out_dir, bool force);
 
 // Progress lines ("layer 3/30: qkv alpha 0.45, loss 1.2e-3 -> 8.1e-4 ...") go to `progress`.
-void quantize_model(const QuantizeOptions& options, const std::function<void(const std::string&)>& progress);
+// `on_layer` (optional) is told (0, layers) when quantizing starts and (l, layers) after each layer, for a
+// progress bar; `progress` receives the lines (per-layer summaries, notes, the final summary).
+void quantize_model(const QuantizeOptions& options, const std::function<void(const std::string&)>& progress,
+                    const std::function<void(int64_t done, int64_t layers)>& on_layer = {});
 
 }  // namespace runllm

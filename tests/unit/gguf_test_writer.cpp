@@ -52,6 +52,13 @@ void GgufBuilder::kv_i32s(const std::string& key, const std::vector<int32_t>& it
   for (int32_t item : items) put(b, item);
   kv_raw(key, ARRAY, b);
 }
+void GgufBuilder::kv_f32s(const std::string& key, const std::vector<float>& items) {
+  Bytes b;
+  put<uint32_t>(b, F32V);
+  put<uint64_t>(b, items.size());
+  for (float item : items) put(b, item);
+  kv_raw(key, ARRAY, b);
+}
 void GgufBuilder::tensor(const std::string& name, std::vector<uint64_t> dims, uint32_t type, Bytes data) {
   tensors.push_back({name, std::move(dims), type, std::move(data)});
 }
@@ -135,7 +142,8 @@ std::vector<float> pattern(size_t n, int seed) {
   return v;
 }
 
-TinyLlama tiny_llama(bool tied, const std::string& architecture, const std::string& tokenizer) {
+TinyLlama tiny_llama(bool tied, const std::string& architecture, const std::string& tokenizer,
+                     const TinyVocabulary* vocabulary) {
   TinyLlama m;
   GgufBuilder& b = m.builder;
   b.kv_string("general.architecture", architecture);
@@ -150,20 +158,32 @@ TinyLlama tiny_llama(bool tied, const std::string& architecture, const std::stri
   b.kv_f32(a + "rope.freq_base", 100000.0f);
   b.kv_f32(a + "attention.layer_norm_rms_epsilon", 1e-5f);
   b.kv_u32(a + "context_length", 2048);
-  b.kv_string("tokenizer.ggml.model", tokenizer);
-  b.kv_string("tokenizer.ggml.pre", qwen2 ? "qwen2" : "smollm");
-  b.kv_strings("tokenizer.ggml.tokens", tiny_tokens());
-  b.kv_i32s("tokenizer.ggml.token_type", {3, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 4, 1, 1});
-  b.kv_strings("tokenizer.ggml.merges", {"a b", "ab c", "Ġ a"});
-  b.kv_u32("tokenizer.ggml.bos_token_id", 1);
-  b.kv_u32("tokenizer.ggml.eos_token_id", 2);
-  b.kv_bool("tokenizer.ggml.add_bos_token", false);
-  b.kv_string("tokenizer.chat_template", "{{ messages }}");
+  uint64_t vocab_rows = kVocab;
+  if (vocabulary != nullptr) {
+    vocab_rows = vocabulary->tokens.size();
+    b.kv_string("tokenizer.ggml.model", vocabulary->model);
+    b.kv_strings("tokenizer.ggml.tokens", vocabulary->tokens);
+    if (!vocabulary->scores.empty()) b.kv_f32s("tokenizer.ggml.scores", vocabulary->scores);
+    if (!vocabulary->types.empty()) b.kv_i32s("tokenizer.ggml.token_type", vocabulary->types);
+    b.kv_u32("tokenizer.ggml.bos_token_id", vocabulary->bos);
+    b.kv_u32("tokenizer.ggml.eos_token_id", vocabulary->eos);
+    b.kv_u32("tokenizer.ggml.unknown_token_id", vocabulary->unk);
+  } else {
+    b.kv_string("tokenizer.ggml.model", tokenizer);
+    b.kv_string("tokenizer.ggml.pre", qwen2 ? "qwen2" : "smollm");
+    b.kv_strings("tokenizer.ggml.tokens", tiny_tokens());
+    b.kv_i32s("tokenizer.ggml.token_type", {3, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 4, 1, 1});
+    b.kv_strings("tokenizer.ggml.merges", {"a b", "ab c", "Ġ a"});
+    b.kv_u32("tokenizer.ggml.bos_token_id", 1);
+    b.kv_u32("tokenizer.ggml.eos_token_id", 2);
+    b.kv_bool("tokenizer.ggml.add_bos_token", false);
+    b.kv_string("tokenizer.chat_template", "{{ messages }}");
+  }
 
   // token_embd as F16 (GGUF dims [H, V]).
   Bytes embedding;
-  for (float v : pattern(kVocab * kH, 1)) put_half(embedding, v);
-  b.tensor("token_embd.weight", {kH, kVocab}, 1, embedding);
+  for (float v : pattern(vocab_rows * kH, 1)) put_half(embedding, v);
+  b.tensor("token_embd.weight", {kH, vocab_rows}, 1, embedding);
   const int q_dim = kHeads * kHeadDim, kv_dim = kKvHeads * kHeadDim;
   for (int i = 0; i < kLayers; ++i) {
     const std::string p = "blk." + std::to_string(i) + ".";
@@ -188,7 +208,7 @@ TinyLlama tiny_llama(bool tied, const std::string& architecture, const std::stri
     b.tensor_f32(p + "ffn_down.weight", {kI, kH}, pattern(kH * kI, 90 + i));
   }
   b.tensor_f32("output_norm.weight", {kH}, pattern(kH, 100));
-  if (!tied) b.tensor_f32("output.weight", {kH, kVocab}, pattern(kVocab * kH, 101));
+  if (!tied) b.tensor_f32("output.weight", {kH, vocab_rows}, pattern(vocab_rows * kH, 101));
   return m;
 }
 

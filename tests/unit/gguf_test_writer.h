@@ -45,6 +45,7 @@ struct GgufBuilder {
   void kv_string(const std::string& key, const std::string& v);
   void kv_strings(const std::string& key, const std::vector<std::string>& items);
   void kv_i32s(const std::string& key, const std::vector<int32_t>& items);
+  void kv_f32s(const std::string& key, const std::vector<float>& items);
   void tensor(const std::string& name, std::vector<uint64_t> dims, uint32_t type, Bytes data);
   void tensor_f32(const std::string& name, std::vector<uint64_t> dims, const std::vector<float>& values);
 
@@ -68,7 +69,17 @@ struct TinyLlama {
   std::vector<float> hf_q0, hf_k0;  // layer 0 q/k weights in HF order
 };
 
+// A vocabulary in place of the 16-token gpt2 one (token_embd then has one row per token).
+struct TinyVocabulary {
+  std::string model = "llama";  // tokenizer.ggml.model
+  std::vector<std::string> tokens;
+  std::vector<float> scores;    // written when not empty
+  std::vector<int32_t> types;   // written when not empty
+  uint32_t bos = 1, eos = 2, unk = 0;
+};
+
 // `architecture` "qwen2" gives the Qwen2 variant (q/k/v biases, no q/k permutation, qwen2 pre-tokenizer).
-TinyLlama tiny_llama(bool tied, const std::string& architecture = "llama", const std::string& tokenizer = "gpt2");
+TinyLlama tiny_llama(bool tied, const std::string& architecture = "llama", const std::string& tokenizer = "gpt2",
+                     const TinyVocabulary* vocabulary = nullptr);
 
 }  // namespace runllm::test

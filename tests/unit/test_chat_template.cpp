@@ -90,6 +90,34 @@ TEST_CASE("apply_chat_format reproduces the templates' output", "[tokenizer]") {
         "<s>[INST] You are terse.\n\n What is 2+2? \n [/INST]");
 }
 
+TEST_CASE("render_chat writes a multi-turn conversation; each turn's rendering extends the last", "[tokenizer][interactive]") {
+  const std::vector<ChatMessage> two_turns = {{"user", "Hi"}, {"assistant", " Hello! "}, {"user", "Bye"}};
+  CHECK(render_chat(ChatFormat::ChatML, "S", two_turns, "") ==
+        "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n Hello! <|im_end|>\n"
+        "<|im_start|>user\nBye<|im_end|>\n<|im_start|>assistant\n");
+  // Llama-2-chat: ' ' + answer.strip() + ' ' + eos, and BOS before every [INST].
+  CHECK(render_chat(ChatFormat::Llama2, "", two_turns, "<s>") == "<s>[INST] Hi [/INST] Hello! </s><s>[INST] Bye [/INST]");
+  CHECK(render_chat(ChatFormat::Mistral, "", two_turns, "<s>") == "<s>[INST] Hi [/INST] Hello! </s>[INST] Bye [/INST]");
+  CHECK(render_chat(ChatFormat::Llama3, "", two_turns, "<|begin_of_text|>") ==
+        "<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|>"
+        "<|start_header_id|>assistant<|end_header_id|>\n\nHello!<|eot_id|>"
+        "<|start_header_id|>user<|end_header_id|>\n\nBye<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n");
+  // Interactive chat feeds only what follows the cached tokens: the conversation so far (with its
+  // generation prompt) must be a prefix of the next rendering, for every format, when the answer
+  // carries no whitespace that the format strips.
+  const std::vector<ChatMessage> first = {{"user", "Hi"}};
+  const std::vector<ChatMessage> second = {{"user", "Hi"}, {"assistant", "Hello!"}, {"user", "Bye"}};
+  for (ChatFormat format : {ChatFormat::ChatML, ChatFormat::Llama2, ChatFormat::Llama3, ChatFormat::Mistral}) {
+    INFO(chat_format_name(format));
+    const std::string before = render_chat(format, "S", first, "<s>");
+    const std::string after = render_chat(format, "S", second, "<s>");
+    CHECK(after.compare(0, before.size(), before) == 0);
+    CHECK(render_chat(format, "S", first, "<s>") == apply_chat_format(format, "S", "Hi", "<s>"));
+  }
+  CHECK_THROWS(render_chat(ChatFormat::ChatML, "", {{"assistant", "x"}}, ""));
+  CHECK_THROWS(render_chat(ChatFormat::ChatML, "", {{"user", "x"}, {"assistant", "y"}}, ""));
+}
+
 TEST_CASE("A checkpoint's chat template from chat_template.jinja, a string key or a named list", "[tokenizer][chat-template]") {
   const std::string dir = test::make_temp_dir("chat-template");
   const std::string chatml = read_template("smollm2_135m_instruct.jinja");

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <functional>
 #include <initializer_list>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -362,4 +363,46 @@ TEST_CASE("a directory without weights says what was looked for", "[safetensors]
   require_error([&] { Checkpoint::open_dir(temp.dir()); },
                 {temp.dir().c_str(), "model.safetensors", "model.safetensors.index.json"});
   require_error([&] { Checkpoint::open_dir(temp.file("absent")); }, {"absent", "not a directory"});
+}
+
+TEST_CASE("StreamingSafetensorsWriter writes the bytes SafetensorsWriter writes, one tensor at a time", "[safetensors]") {
+  const std::string dir = test::make_temp_dir("streaming-safetensors");
+  const std::vector<float> a = {1.0f, -2.0f, 0.5f, 3.0f, 4.0f, 5.0f}, b = {0.25f, 7.0f};
+  SafetensorsWriter whole;
+  whole.set_metadata("format", "pt");
+  whole.add_f16("z.weight", {2, 3}, a);
+  whole.add_f16("a.bias", {2}, b);
+  whole.write(dir + "/whole.safetensors");
+
+  auto f16_bytes = [](const std::vector<float>& values) {
+    std::vector<uint8_t> bytes(values.size() * 2);
+    for (size_t i = 0; i < values.size(); ++i) {
+      const uint16_t half = float_to_half(values[i]);
+      std::memcpy(&bytes[2 * i], &half, 2);
+    }
+    return bytes;
+  };
+  const std::map<std::string, StreamingSafetensorsWriter::Spec> specs = {{"z.weight", {DType::F16, {2, 3}}},
+                                                                          {"a.bias", {DType::F16, {2}}}};
+  {
+    StreamingSafetensorsWriter streamed(dir + "/streamed.safetensors", specs, {{"format", "pt"}});
+    REQUIRE(streamed.order() == std::vector<std::string>{"a.bias", "z.weight"});  // sorted, as the header
+    const auto bytes_a = f16_bytes(a), bytes_b = f16_bytes(b);
+    test::require_error([&] { streamed.write("z.weight", bytes_a.data(), bytes_a.size()); }, {"out of order", "a.bias"});
+    test::require_error([&] { streamed.write("a.bias", bytes_b.data(), 2); }, {"a.bias", "header says 4"});
+    streamed.write("a.bias", bytes_b.data(), bytes_b.size());
+    CHECK(!std::filesystem::exists(dir + "/streamed.safetensors"));  // only the .partial file until finish()
+    streamed.write("z.weight", bytes_a.data(), bytes_a.size());
+    streamed.finish();
+  }
+  CHECK(test::read_file(dir + "/streamed.safetensors") == test::read_file(dir + "/whole.safetensors"));
+  CHECK(!std::filesystem::exists(dir + "/streamed.safetensors.partial"));
+
+  {  // an unfinished file is removed, never left looking complete
+    StreamingSafetensorsWriter abandoned(dir + "/abandoned.safetensors", specs, {});
+    test::require_error([&] { abandoned.finish(); }, {"only 0 of 2 tensors written"});
+  }
+  CHECK(!std::filesystem::exists(dir + "/abandoned.safetensors"));
+  CHECK(!std::filesystem::exists(dir + "/abandoned.safetensors.partial"));
+  std::filesystem::remove_all(dir);
 }

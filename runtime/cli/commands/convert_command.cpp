@@ -4,6 +4,7 @@
 
 #include "model/gguf_to_hf.h"
 #include "runtime/cli/commands/commands.h"
+#include "runtime/progress.h"
 
 namespace runllm::cli {
 
@@ -19,8 +20,10 @@ Action register_convert(CLI::App& app) {
       ->check(CLI::ExistingFile);
   command->add_option("--out", options->out_dir, "output directory (created)")->required();
   return [options]() {
-    convert_gguf_to_hf(options->gguf_path, options->out_dir,
-                       [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); });
+    ProgressSink progress("converting", "tensors");
+    convert_gguf_to_hf(
+        options->gguf_path, options->out_dir, [&progress](const std::string& line) { progress.line(line); },
+        [&progress](int64_t done, int64_t tensors) { progress.count(done, tensors); });
     return 0;
   };
 }

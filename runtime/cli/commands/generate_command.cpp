@@ -8,6 +8,7 @@
 #include "model/model_directory.h"
 #include "runtime/cli/commands/commands.h"
 #include "runtime/cli/commands/device_options.h"
+#include "runtime/cli/commands/interactive_chat.h"
 #include "runtime/cli/commands/model_load_options.h"
 #include "runtime/error.h"
 #include "runtime/file_io.h"
@@ -27,6 +28,7 @@ struct GenerateOptions {
   int64_t context_length = 0;  // 0 = the model's max_position_embeddings
   SamplingParams sampling;
   bool chat = false;
+  bool interactive = false;
   std::string chat_format;
   std::string system_prompt;
   bool system_given = false;  // --system "" is a real (empty) system prompt
@@ -98,6 +100,33 @@ std::string join_ids(const std::vector<int32_t>& ids) {
   return text;
 }
 
+int run_interactive(const GenerateOptions& o, ModelDirectory& directory, BackendPlan& plan) {
+  const Tokenizer& tokenizer = *directory.tokenizer;
+  InteractiveChatSettings settings;
+  settings.format = choose_chat_format(o, directory);
+  settings.system_prompt = o.system_given ? o.system_prompt : default_system_prompt(directory.chat_template);
+  const auto bos = tokenizer.bos_id();
+  settings.bos_text = bos ? tokenizer.token_bytes(*bos) : "";
+  settings.stop_ids = directory.eos_ids;
+  if (const auto end_of_turn = tokenizer.token_id(end_of_turn_text(settings.format))) settings.stop_ids.insert(*end_of_turn);
+  settings.max_new_tokens = o.max_tokens;
+  settings.sampling = o.sampling;
+  settings.first_message = o.prompt;
+  settings.verbose = o.verbose;
+  const int64_t model_max = directory.config.max_position_embeddings;
+  if (o.context_length > model_max)
+    throw Error("--ctx " + std::to_string(o.context_length) + " exceeds the model's maximum of " +
+                std::to_string(model_max) + " positions");
+  settings.context_length = o.context_length > 0 ? o.context_length : model_max;
+  if (o.verbose) {
+    std::fprintf(stderr, "chat format: %s\n", chat_format_name(settings.format));
+    std::fprintf(stderr, "seed: %llu\n", static_cast<unsigned long long>(o.sampling.seed));
+  }
+  SelectedBackend backend = plan.select(*directory.model, o.context_length, 512);
+  if (backend.context) settings.context_length = std::min(settings.context_length, backend.backend->capacity());
+  return run_interactive_chat(*backend.backend, tokenizer, settings);
+}
+
 }  // namespace
 
 Action register_generate(CLI::App& app) {
@@ -126,6 +155,9 @@ Action register_generate(CLI::App& app) {
       ->capture_default_str();
   app.add_option("--seed", options->sampling.seed, "random seed; the same seed gives the same output (default: random)");
   app.add_flag("--chat", options->chat, "wrap the prompt in the checkpoint's chat template");
+  app.add_flag("-i,--interactive", options->interactive,
+               "multi-turn chat (implies --chat): one message per line of stdin, /reset, /exit; "
+               "--prompt, if given, is the first message");
   app.add_option("--chat-format", options->chat_format,
                  "chat format when the template is not recognised: chatml, llama2, llama3, mistral");
   app.add_option("--system", options->system_prompt, "system prompt for --chat (default: the template's own)");
@@ -136,10 +168,13 @@ Action register_generate(CLI::App& app) {
   return [options, &app]() {
     GenerateOptions& o = *options;
     if (o.model_dir.empty()) throw Error("--model DIR is required (run-llm --help lists every option)");
+    if (o.interactive) o.chat = true;
+    if (o.interactive && app.count("--prompt-file") != 0 && o.prompt_file == "-")
+      throw Error("--prompt-file - reads stdin, which --interactive reads its messages from");
     if (app.count("--prompt-file") != 0)
       o.prompt = o.prompt_file == "-" ? read_stdin() : read_prompt_file(o.prompt_file);
-    else if (app.count("--prompt") == 0)
-      throw Error("--prompt TEXT (or --prompt-file PATH) is required");
+    else if (app.count("--prompt") == 0 && !o.interactive)
+      throw Error("--prompt TEXT (or --prompt-file PATH) is required (or --chat -i for an interactive chat)");
     require_valid_utf8(o.prompt, app.count("--prompt-file") ? "--prompt-file " + o.prompt_file : "--prompt");
     o.system_given = app.count("--system") != 0;
     if (o.system_given && !o.chat) throw Error("--system only applies with --chat");
@@ -150,6 +185,7 @@ Action register_generate(CLI::App& app) {
     BackendPlan plan(o.device, o.verbose);
     ModelDirectory directory =
         open_model_directory(o.model_dir, o.verbose, to_linear_options(o.load, app), plan.layer_sink());
+    if (o.interactive) return run_interactive(o, directory, plan);
     GenerationRequest request;
     request.stop_ids = directory.eos_ids;
     request.prompt_ids = prompt_ids(o, directory, request.stop_ids);

@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -9,6 +10,7 @@
 #include "runtime/error.h"
 #include "runtime/file_io.h"
 #include "runtime/perplexity.h"
+#include "runtime/progress.h"
 
 namespace runllm::cli {
 
@@ -49,9 +51,16 @@ Action register_perplexity(CLI::App& app) {
     const std::string text = read_whole_file(options->file);
     const int64_t window = options->perplexity.context;
     SelectedBackend backend = plan.select(*directory.model, window, window);
-    const PerplexityResult result =
-        measure_perplexity(*backend.backend, *directory.tokenizer, text, options->perplexity,
-                           [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); });
+    ProgressSink progress("perplexity", "windows");
+    const PerplexityResult result = measure_perplexity(
+        *backend.backend, *directory.tokenizer, text, options->perplexity,
+        [&progress, window](int64_t done, int64_t windows, double running) {
+          if (done == 0) return progress.count(0, windows);
+          char detail[96];
+          std::snprintf(detail, sizeof detail, "running PPL = %.4f, %.0f tokens/s", running,
+                        static_cast<double>(done * window) / std::max(progress.reporter()->elapsed_seconds(), 1e-9));
+          progress.count(done, windows, detail);
+        });
     std::printf("file: %s (%lld tokens), ctx %lld, %lld chunks, %lld scored tokens\n", options->file.c_str(),
                 static_cast<long long>(result.file_tokens), static_cast<long long>(options->perplexity.context),
                 static_cast<long long>(result.chunks), static_cast<long long>(result.perplexity.count()));

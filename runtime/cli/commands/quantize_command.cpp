@@ -7,6 +7,7 @@
 #include "model/quantize/quantizer.h"
 #include "runtime/cli/commands/commands.h"
 #include "runtime/error.h"
+#include "runtime/progress.h"
 
 namespace runllm::cli {
 
@@ -91,7 +92,12 @@ Action register_quantize(CLI::App& app) {
       for (const CLI::Option* option : {calib, samples, length, seed})
         refuse(option, "does not apply to --method rtn (round-to-nearest uses no calibration data)");
     q.awq_clip = !options->no_clip;
-    quantize_model(q, [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); });
+    // On a terminal a bar with the elapsed and remaining time stays below the per-layer lines; in a log
+    // the lines come with a progress line at each 10% of the layers.
+    ProgressSink progress("quantizing", "layers");
+    quantize_model(
+        q, [&progress](const std::string& line) { progress.line(line); },
+        [&progress](int64_t done, int64_t layers) { progress.count(done, layers); });
     return 0;
   };
 }
