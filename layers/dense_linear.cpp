@@ -2,6 +2,7 @@
 
 #include "kernels/cpu/gemm.h"
 #include "layers/dense_device_linear.h"
+#include "layers/fuse_rows.h"
 #include "runtime/error.h"
 
 namespace runllm {
@@ -47,6 +48,16 @@ void DenseLinear::forward(const float* x, int64_t M, float* y) const {
 
 std::unique_ptr<DeviceLinear> DenseLinear::to_device(const DeviceLinearOptions& options) const {
   return DenseDeviceLinear::upload(weight_, bias_, N_, K_, options);
+}
+
+bool DenseLinear::can_concat(const std::vector<const Linear*>& parts) {
+  for (const Linear* part : parts)
+    if (part->in_features() != parts.at(0)->in_features()) return false;
+  return !parts.empty();
+}
+
+std::unique_ptr<Linear> DenseLinear::fuse_rows(const std::vector<const Linear*>& parts) const {
+  return fuse_rows_of<DenseLinear>(parts);
 }
 
 }  // namespace runllm

@@ -16,6 +16,7 @@ class DenseLinear : public Linear {
   // Stacks the rows of several layers with the same K into one (fused q/k/v, gate/up): one GEMM
   // instead of three. Biases are concatenated (a part without bias contributes zeros).
   static std::unique_ptr<DenseLinear> concat_rows(const std::vector<const DenseLinear*>& parts);
+  static bool can_concat(const std::vector<const Linear*>& parts);  // same in_features
 
   DenseLinear(std::vector<float> weight, std::vector<float> bias, int64_t N, int64_t K);
 
@@ -24,6 +25,7 @@ class DenseLinear : public Linear {
   void forward(const float* x, int64_t M, float* y) const override;
   std::string describe() const override { return "DenseLinear fp32"; }
   std::unique_ptr<DeviceLinear> to_device(const DeviceLinearOptions& options) const override;
+  std::unique_ptr<Linear> fuse_rows(const std::vector<const Linear*>& parts) const override;
   const std::vector<float>& weight() const { return weight_; }  // [N, K]
   const std::vector<float>& bias() const { return bias_; }      // [N] or empty
 

@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace runllm {
 
@@ -21,6 +22,10 @@ class Linear {
   // The device side of this linear (layers/device_linear.h): its tensors uploaded in the layout its
   // GPU kernels read. The host copy is not needed afterwards.
   virtual std::unique_ptr<DeviceLinear> to_device(const DeviceLinearOptions& options) const = 0;
+  // from_qkv / gate_up: one linear holding the rows of `parts` (parts[0] is this one) when this
+  // format can stack them (all of this format with the same K, bits, group size, g_idx, ...), else
+  // null: the caller then runs them as SeparateLinears.
+  virtual std::unique_ptr<Linear> fuse_rows(const std::vector<const Linear*>& parts) const = 0;
 };
 
 }  // namespace runllm

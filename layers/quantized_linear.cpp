@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "kernels/cpu/gemm.h"
+#include "layers/fuse_rows.h"
 #include "layers/group_quant_device_linear.h"
 #include "runtime/tensor_view.h"
 #include "runtime/dtype.h"
@@ -292,6 +293,14 @@ std::unique_ptr<DeviceLinear> AwqLinear::to_device(const DeviceLinearOptions& op
 
 std::unique_ptr<DeviceLinear> GptqLinear::to_device(const DeviceLinearOptions& options) const {
   return GroupQuantDeviceLinear::upload(matrix_, bias_, from_awq_ ? "ExLlama path (AWQ)" : "GPTQ", options);
+}
+
+std::unique_ptr<Linear> AwqLinear::fuse_rows(const std::vector<const Linear*>& parts) const {
+  return fuse_rows_of<AwqLinear>(parts);
+}
+
+std::unique_ptr<Linear> GptqLinear::fuse_rows(const std::vector<const Linear*>& parts) const {
+  return fuse_rows_of<GptqLinear>(parts);
 }
 
 }  // namespace runllm

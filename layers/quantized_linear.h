@@ -56,6 +56,7 @@ class AwqLinear : public QuantizedLinear {
   AwqTensors packed() const { return pack_awq(matrix_); }
   std::string describe() const override;  // "AwqLinear int4 g64"
   std::unique_ptr<DeviceLinear> to_device(const DeviceLinearOptions& options) const override;
+  std::unique_ptr<Linear> fuse_rows(const std::vector<const Linear*>& parts) const override;
 
  private:
   using QuantizedLinear::QuantizedLinear;
@@ -85,6 +86,7 @@ class GptqLinear : public QuantizedLinear {
   GptqTensors packed(GptqZeros convention) const { return pack_gptq(matrix_, convention); }
   std::string describe() const override;  // "GptqLinear int4 g128 act-order" / "... (ExLlama path, from AWQ)"
   std::unique_ptr<DeviceLinear> to_device(const DeviceLinearOptions& options) const override;
+  std::unique_ptr<Linear> fuse_rows(const std::vector<const Linear*>& parts) const override;
 
  private:
   using QuantizedLinear::QuantizedLinear;

@@ -17,6 +17,7 @@ class ReleasedLinear : public Linear {
   void forward(const float* x, int64_t M, float* y) const override;
   std::string describe() const override { return description_; }
   std::unique_ptr<DeviceLinear> to_device(const DeviceLinearOptions& options) const override;
+  std::unique_ptr<Linear> fuse_rows(const std::vector<const Linear*>&) const override { return nullptr; }
 
  private:
   int64_t N_, K_;

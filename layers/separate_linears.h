@@ -17,6 +17,7 @@ class SeparateLinears : public Linear {
   void forward(const float* x, int64_t M, float* y) const override;  // y [M, N1 + N2 + ...]
   std::string describe() const override;  // the parts' descriptions, joined when they differ
   std::unique_ptr<DeviceLinear> to_device(const DeviceLinearOptions& options) const override;
+  std::unique_ptr<Linear> fuse_rows(const std::vector<const Linear*>&) const override { return nullptr; }
   const std::vector<std::unique_ptr<Linear>>& parts() const { return parts_; }
 
  private:

@@ -9,6 +9,7 @@
 
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/int8_gemm.h"
+#include "layers/fuse_rows.h"
 #include "layers/w8a8_device_linear.h"
 #include "runtime/tensor_view.h"
 #include "runtime/dtype.h"
@@ -267,6 +268,10 @@ std::unique_ptr<DeviceLinear> W8A8Linear::to_device(const DeviceLinearOptions& o
 
 std::unique_ptr<DeviceLinear> FakeW8A8Linear::to_device(const DeviceLinearOptions& options) const {
   return W8A8DeviceLinear::upload(q_, scale_, std::nullopt, bias_, N_, K_, options);
+}
+
+std::unique_ptr<Linear> W8A8Linear::fuse_rows(const std::vector<const Linear*>& parts) const {
+  return fuse_rows_of<W8A8Linear>(parts);
 }
 
 }  // namespace runllm

@@ -42,6 +42,7 @@ class W8A8Linear : public Linear {
   void forward(const float* x, int64_t M, float* y) const override;
   std::string describe() const override;  // "W8A8Linear int8 per-channel, dynamic per-token activations"
   std::unique_ptr<DeviceLinear> to_device(const DeviceLinearOptions& options) const override;
+  std::unique_ptr<Linear> fuse_rows(const std::vector<const Linear*>& parts) const override;
 
   const std::vector<int8_t>& weight() const { return weight_; }        // [N, K]
   const std::vector<float>& weight_scale() const { return weight_scale_; }  // [N]
@@ -69,6 +70,7 @@ class FakeW8A8Linear : public Linear {
   // On the GPU the int8 grid is run as real W8A8 (the same integers and scales; the products sum
   // exactly in int32 instead of in floating point).
   std::unique_ptr<DeviceLinear> to_device(const DeviceLinearOptions& options) const override;
+  std::unique_ptr<Linear> fuse_rows(const std::vector<const Linear*>&) const override { return nullptr; }
 
  private:
   FakeW8A8Linear(std::vector<int8_t> q, std::vector<float> scale, std::vector<float> weight, std::vector<float> bias,

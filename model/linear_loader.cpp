@@ -9,35 +9,6 @@
 
 namespace runllm {
 
-namespace {
-
-// Fuses `parts` with T::concat_rows when every part is a T that can be concatenated with the others.
-template <typename T>
-std::unique_ptr<Linear> try_concat(const std::vector<std::unique_ptr<Linear>>& parts) {
-  std::vector<const T*> typed;
-  std::vector<const Linear*> plain;
-  for (const auto& part : parts) {
-    const T* cast = dynamic_cast<const T*>(part.get());
-    if (!cast) return nullptr;
-    typed.push_back(cast);
-    plain.push_back(part.get());
-  }
-  if (!T::can_concat(plain)) return nullptr;
-  return T::concat_rows(typed);
-}
-
-std::unique_ptr<Linear> try_concat_dense(const std::vector<std::unique_ptr<Linear>>& parts) {
-  std::vector<const DenseLinear*> typed;
-  for (const auto& part : parts) {
-    const DenseLinear* cast = dynamic_cast<const DenseLinear*>(part.get());
-    if (!cast) return nullptr;
-    typed.push_back(cast);
-  }
-  return DenseLinear::concat_rows(typed);
-}
-
-}  // namespace
-
 CheckpointLinearSource::CheckpointLinearSource(const Checkpoint& checkpoint, const ModelConfig& config,
                                                const QuantConfig& quant, const LinearOptions& options)
     : checkpoint_(checkpoint), config_(config), quant_(quant), options_(options) {
@@ -107,10 +78,9 @@ std::unique_ptr<Linear> CheckpointLinearSource::load_siblings(const std::vector<
                                                               bool with_bias, bool& fused) {
   std::vector<std::unique_ptr<Linear>> parts;
   for (size_t i = 0; i < modules.size(); ++i) parts.push_back(load_module(modules[i], rows[i], K, with_bias, true));
-  std::unique_ptr<Linear> joined = try_concat_dense(parts);
-  if (!joined) joined = try_concat<AwqLinear>(parts);
-  if (!joined) joined = try_concat<GptqLinear>(parts);
-  if (!joined) joined = try_concat<W8A8Linear>(parts);
+  std::vector<const Linear*> plain;
+  for (const auto& part : parts) plain.push_back(part.get());
+  std::unique_ptr<Linear> joined = parts.front()->fuse_rows(plain);  // the format decides (from_qkv, gate_up)
   fused = joined != nullptr;
   if (joined) return joined;
   return std::make_unique<SeparateLinears>(std::move(parts));
