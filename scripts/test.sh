@@ -16,7 +16,9 @@ step "1/3 build and the unit and end-to-end suites"
 "$root/scripts/build.sh"
 RUNLLM_TEST_MODEL_DIR="$("$root/scripts/fetch_model.sh" "$build_dir/run-llm")"
 export RUNLLM_TEST_MODEL_DIR
-(cd "$build_dir" && ctest --output-on-failure --timeout 2400)
+# -V streams each suite's lines as they come (a line per e2e test case and quantized variant), so the
+# long suites show progress instead of minutes of silence.
+(cd "$build_dir" && ctest -V --output-on-failure --timeout 2400)
 
 if [ "${RUNLLM_TEST_FUZZ:-1}" != 0 ]; then
   export FUZZ_SECONDS="${FUZZ_SECONDS:-30}"

@@ -33,4 +33,4 @@ export RUNLLM_TEST_MODEL_DIR
 cd "$build_dir"
 exclude=()
 [ "${SANITIZE_ALL:-0}" = 1 ] || exclude=(-E '^e2e_quantized_ppl$')
-ctest --output-on-failure --timeout 2400 "${exclude[@]}"
+ctest -V --output-on-failure --timeout 2400 "${exclude[@]}"

@@ -6,7 +6,9 @@
 //
 // RUNLLM_WRITE_QUANT_REFERENCE=FILE makes this suite write the measured numbers to FILE instead of
 // comparing (scripts/reference/make_quantized_reference.sh).
+#include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <map>
@@ -68,7 +70,9 @@ class Suite {
 
   const Measurement& fp16() {
     if (!fp16_) {
+      const auto start = std::chrono::steady_clock::now();
       fp16_ = run_perplexity(test::model_dir(), {"--save-logits", base_logits()});
+      report_progress("fp16", *fp16_, start);
     }
     return *fp16_;
   }
@@ -78,9 +82,12 @@ class Suite {
     if (found != measured_.end()) return found->second;
     const Variant& v = find(name);
     fp16();  // the saved base logits must exist first
+    const auto start = std::chrono::steady_clock::now();
     std::vector<std::string> arguments = v.load;
     arguments.insert(arguments.end(), {"--kl-divergence", base_logits()});
-    return measured_[name] = run_perplexity(checkpoint(v), arguments);
+    measured_[name] = run_perplexity(checkpoint(v), arguments);
+    report_progress(name, measured_[name], start);
+    return measured_[name];
   }
 
   const std::map<std::string, Measurement>& all() {
@@ -90,6 +97,15 @@ class Suite {
 
  private:
   std::string base_logits() const { return work_ + "/fp16.logits"; }
+
+  // One line per variant as it is done: the suite runs for minutes (ctest -V streams it).
+  static void report_progress(const std::string& name, const Measurement& m,
+                              std::chrono::steady_clock::time_point start) {
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    std::printf("quantized-ppl: %s: perplexity %.3f (quantize + perplexity %.0f s)\n", name.c_str(), m.perplexity,
+                seconds);
+    std::fflush(stdout);
+  }
 
   static const Variant& find(const std::string& name) {
     for (const Variant& v : kVariants)
