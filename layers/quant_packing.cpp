@@ -1,5 +1,6 @@
 #include "layers/quant_packing.h"
 
+#include <algorithm>
 #include <cstring>
 #include <string>
 
@@ -108,13 +109,19 @@ QuantizedMatrix unpack_awq(const AwqTensors& t) {
   const int64_t G = m.groups();
   const int64_t words_per_row = t.N / 8;
   m.q.resize(static_cast<size_t>(t.N * t.K));
-  // qweight is [K, N/8] (in, out orientation); q is [N, K] like nn.Linear.
-  for (int64_t k = 0; k < t.K; ++k)
-    for (int64_t c = 0; c < words_per_row; ++c) {
-      const uint32_t word = as_bits(t.qweight[static_cast<size_t>(k * words_per_row + c)]);
-      for (int i = 0; i < 8; ++i)
-        m.q[static_cast<size_t>((8 * c + kAwqOrder[i]) * t.K + k)] = static_cast<uint8_t>((word >> (4 * i)) & 15u);
-    }
+  // qweight is [K, N/8] (in, out orientation); q is [N, K] like nn.Linear. The transpose goes in
+  // blocks of 64 input rows, so each output row is written a cache line at a time (a plain
+  // row-by-row transpose made AWQ load 3.6x slower than GPTQ of the same size).
+  constexpr int64_t kBlock = 64;
+  for (int64_t k0 = 0; k0 < t.K; k0 += kBlock) {
+    const int64_t k1 = std::min(t.K, k0 + kBlock);
+    for (int64_t c = 0; c < words_per_row; ++c)
+      for (int64_t k = k0; k < k1; ++k) {
+        const uint32_t word = as_bits(t.qweight[static_cast<size_t>(k * words_per_row + c)]);
+        for (int i = 0; i < 8; ++i)
+          m.q[static_cast<size_t>((8 * c + kAwqOrder[i]) * t.K + k)] = static_cast<uint8_t>((word >> (4 * i)) & 15u);
+      }
+  }
   // Zeros use the same interleave over [G, N]; AWQ stores the true zero (no -1).
   m.zeros.resize(static_cast<size_t>(G * t.N));
   for (int64_t g = 0; g < G; ++g)
