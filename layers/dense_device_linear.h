@@ -27,7 +27,6 @@ class DenseDeviceLinear : public DeviceLinear {
   size_t workspace_bytes(int64_t) const override { return 0; }
   size_t weight_bytes() const override;
   std::string kernel(int64_t M) const override;
-  bool borrows_weight() const { return memory_.get() == nullptr; }
 
  private:
   DenseDeviceLinear(int64_t N, int64_t K, const DeviceLinearOptions& options) : N_(N), K_(K), options_(options) {}

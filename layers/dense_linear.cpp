@@ -3,6 +3,7 @@
 #include "kernels/cpu/gemm.h"
 #include "layers/dense_device_linear.h"
 #include "layers/fuse_rows.h"
+#include "layers/tensor_writing.h"
 #include "runtime/error.h"
 
 namespace runllm {
@@ -58,6 +59,13 @@ bool DenseLinear::can_concat(const std::vector<const Linear*>& parts) {
 
 std::unique_ptr<Linear> DenseLinear::fuse_rows(const std::vector<const Linear*>& parts) const {
   return fuse_rows_of<DenseLinear>(parts);
+}
+
+void DenseLinear::write_rows(TensorSink& out, const std::string& name, int64_t begin, int64_t end,
+                             const LinearWriteOptions& options) const {
+  require_written_format(*this, name, WrittenFormat::Dense, options.format);
+  out.add_f16(name + ".weight", {end - begin, K_}, slice_values(weight_, begin * K_, end * K_));
+  write_bias_rows(out, name, bias_, begin, end);
 }
 
 }  // namespace runllm

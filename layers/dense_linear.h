@@ -26,6 +26,9 @@ class DenseLinear : public Linear {
   std::string describe() const override { return "DenseLinear fp32"; }
   std::unique_ptr<DeviceLinear> to_device(const DeviceLinearOptions& options) const override;
   std::unique_ptr<Linear> fuse_rows(const std::vector<const Linear*>& parts) const override;
+  void write_rows(TensorSink& out, const std::string& name, int64_t begin, int64_t end,
+                  const LinearWriteOptions& options) const override;  // fp16 weight rows (and bias)
+  std::optional<DenseWeights> dense_weights() const override { return DenseWeights{weight_, bias_, N_, K_}; }
   const std::vector<float>& weight() const { return weight_; }  // [N, K]
   const std::vector<float>& bias() const { return bias_; }      // [N] or empty
 

@@ -6,6 +6,7 @@
 #include "kernels/cpu/gemm.h"
 #include "layers/fuse_rows.h"
 #include "layers/group_quant_device_linear.h"
+#include "layers/tensor_writing.h"
 #include "runtime/tensor_view.h"
 #include "runtime/dtype.h"
 #include "runtime/error.h"
@@ -301,6 +302,42 @@ std::unique_ptr<Linear> AwqLinear::fuse_rows(const std::vector<const Linear*>& p
 
 std::unique_ptr<Linear> GptqLinear::fuse_rows(const std::vector<const Linear*>& parts) const {
   return fuse_rows_of<GptqLinear>(parts);
+}
+
+bool QuantizedLinear::has_zero_point_of_zero(int64_t begin, int64_t end) const {
+  return any_zero_is_zero(slice_rows(matrix_, begin, end));
+}
+
+namespace {
+
+void add_i32(TensorSink& out, const std::string& name, std::vector<int64_t> shape, const std::vector<int32_t>& values) {
+  out.add(name, DType::I32, std::move(shape), to_bytes(values));
+}
+
+}  // namespace
+
+void AwqLinear::write_rows(TensorSink& out, const std::string& p, int64_t begin, int64_t end,
+                           const LinearWriteOptions& options) const {
+  require_written_format(*this, p, WrittenFormat::Awq, options.format);
+  const AwqTensors t = pack_awq(slice_rows(matrix_, begin, end));
+  const int64_t G = static_cast<int64_t>(t.scales.size()) / t.N;
+  add_i32(out, p + ".qweight", {t.K, t.N / 8}, t.qweight);
+  add_i32(out, p + ".qzeros", {G, t.N / 8}, t.qzeros);
+  out.add_f16(p + ".scales", {G, t.N}, t.scales);
+  write_bias_rows(out, p, bias_, begin, end);
+}
+
+void GptqLinear::write_rows(TensorSink& out, const std::string& p, int64_t begin, int64_t end,
+                            const LinearWriteOptions& options) const {
+  require_written_format(*this, p, WrittenFormat::Gptq, options.format);
+  const GptqTensors t =
+      pack_gptq(slice_rows(matrix_, begin, end), options.gptq_v1_zeros ? GptqZeros::V1 : GptqZeros::V2);
+  const int64_t G = static_cast<int64_t>(t.scales.size()) / t.N;
+  add_i32(out, p + ".qweight", {static_cast<int64_t>(t.qweight.size()) / t.N, t.N}, t.qweight);
+  add_i32(out, p + ".qzeros", {G, static_cast<int64_t>(t.qzeros.size()) / G}, t.qzeros);
+  out.add_f16(p + ".scales", {G, t.N}, t.scales);
+  add_i32(out, p + ".g_idx", {t.K}, t.g_idx);
+  write_bias_rows(out, p, bias_, begin, end);
 }
 
 }  // namespace runllm

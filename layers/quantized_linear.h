@@ -23,6 +23,7 @@ class QuantizedLinear : public Linear {
   int64_t in_features() const override { return matrix_.K; }
   int64_t out_features() const override { return matrix_.N; }
   void forward(const float* x, int64_t M, float* y) const override;
+  bool has_zero_point_of_zero(int64_t begin, int64_t end) const override;
 
   const QuantizedMatrix& matrix() const { return matrix_; }
   const std::vector<float>& bias() const { return bias_; }  // [N] or empty
@@ -57,6 +58,8 @@ class AwqLinear : public QuantizedLinear {
   std::string describe() const override;  // "AwqLinear int4 g64"
   std::unique_ptr<DeviceLinear> to_device(const DeviceLinearOptions& options) const override;
   std::unique_ptr<Linear> fuse_rows(const std::vector<const Linear*>& parts) const override;
+  void write_rows(TensorSink& out, const std::string& name, int64_t begin, int64_t end,
+                  const LinearWriteOptions& options) const override;  // AutoAWQ gemm tensors
 
  private:
   using QuantizedLinear::QuantizedLinear;
@@ -87,6 +90,8 @@ class GptqLinear : public QuantizedLinear {
   std::string describe() const override;  // "GptqLinear int4 g128 act-order" / "... (ExLlama path, from AWQ)"
   std::unique_ptr<DeviceLinear> to_device(const DeviceLinearOptions& options) const override;
   std::unique_ptr<Linear> fuse_rows(const std::vector<const Linear*>& parts) const override;
+  void write_rows(TensorSink& out, const std::string& name, int64_t begin, int64_t end,
+                  const LinearWriteOptions& options) const override;  // GPTQ tensors, v1 or v2 zeros
 
  private:
   using QuantizedLinear::QuantizedLinear;

@@ -67,4 +67,26 @@ void QuantizedMatrix::validate(const std::string& what) const {
                   std::to_string(G) + ")");
 }
 
+QuantizedMatrix slice_rows(const QuantizedMatrix& matrix, int64_t begin, int64_t end) {
+  if (begin < 0 || end > matrix.N || begin >= end)
+    throw Error("slice_rows: rows [" + std::to_string(begin) + ", " + std::to_string(end) + ") outside [0, " +
+                std::to_string(matrix.N) + ")");
+  QuantizedMatrix part;
+  part.bits = matrix.bits;
+  part.N = end - begin;
+  part.K = matrix.K;
+  part.group_size = matrix.group_size;
+  part.g_idx = matrix.g_idx;
+  part.q.assign(matrix.q.begin() + begin * matrix.K, matrix.q.begin() + end * matrix.K);
+  const int64_t G = matrix.groups();
+  part.zeros.resize(static_cast<size_t>(G * part.N));
+  part.scales.resize(static_cast<size_t>(G * part.N));
+  for (int64_t g = 0; g < G; ++g)
+    for (int64_t n = 0; n < part.N; ++n) {
+      part.zeros[static_cast<size_t>(g * part.N + n)] = matrix.zeros[static_cast<size_t>(g * matrix.N + begin + n)];
+      part.scales[static_cast<size_t>(g * part.N + n)] = matrix.scales[static_cast<size_t>(g * matrix.N + begin + n)];
+    }
+  return part;
+}
+
 }  // namespace runllm

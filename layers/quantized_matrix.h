@@ -26,4 +26,8 @@ struct QuantizedMatrix {
   void validate(const std::string& what) const;
 };
 
+// Rows [begin, end) of a matrix (one module of a fused linear): their integers, and the zeros and
+// scales columns of those outputs; g_idx unchanged.
+QuantizedMatrix slice_rows(const QuantizedMatrix& matrix, int64_t begin, int64_t end);
+
 }  // namespace runllm

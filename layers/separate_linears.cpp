@@ -44,4 +44,45 @@ std::unique_ptr<DeviceLinear> SeparateLinears::to_device(const DeviceLinearOptio
   return std::make_unique<SeparateDeviceLinears>(std::move(parts));
 }
 
+const Linear& SeparateLinears::part_of_rows(const std::string& name, int64_t begin, int64_t end) const {
+  int64_t first = 0;
+  for (const auto& part : parts_) {
+    if (first == begin && first + part->out_features() == end) return *part;
+    first += part->out_features();
+  }
+  throw Error(name + ": rows [" + std::to_string(begin) + ", " + std::to_string(end) +
+              ") are not one of the separate parts' rows");
+}
+
+void SeparateLinears::write_rows(TensorSink& out, const std::string& name, int64_t begin, int64_t end,
+                                 const LinearWriteOptions& options) const {
+  part_of_rows(name, begin, end).write_rows(out, name, 0, end - begin, options);
+}
+
+bool SeparateLinears::has_zero_point_of_zero(int64_t begin, int64_t end) const {
+  return part_of_rows("SeparateLinears", begin, end).has_zero_point_of_zero(0, end - begin);
+}
+
+std::optional<DenseWeights> SeparateLinears::dense_weights() const {
+  std::vector<DenseWeights> parts;
+  bool any_bias = false;
+  for (const auto& part : parts_) {
+    std::optional<DenseWeights> weights = part->dense_weights();
+    if (!weights) return std::nullopt;
+    any_bias = any_bias || !weights->bias.empty();
+    parts.push_back(std::move(*weights));
+  }
+  DenseWeights result;
+  result.K = K_;
+  for (const DenseWeights& part : parts) {
+    result.weight.insert(result.weight.end(), part.weight.begin(), part.weight.end());
+    if (any_bias) {
+      if (part.bias.empty()) result.bias.insert(result.bias.end(), static_cast<size_t>(part.N), 0.0f);
+      else result.bias.insert(result.bias.end(), part.bias.begin(), part.bias.end());
+    }
+    result.N += part.N;
+  }
+  return result;
+}
+
 }  // namespace runllm

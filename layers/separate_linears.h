@@ -18,9 +18,16 @@ class SeparateLinears : public Linear {
   std::string describe() const override;  // the parts' descriptions, joined when they differ
   std::unique_ptr<DeviceLinear> to_device(const DeviceLinearOptions& options) const override;
   std::unique_ptr<Linear> fuse_rows(const std::vector<const Linear*>&) const override { return nullptr; }
+  // Rows [begin, end) must be exactly one part's (one module): that part writes itself.
+  void write_rows(TensorSink& out, const std::string& name, int64_t begin, int64_t end,
+                  const LinearWriteOptions& options) const override;
+  bool has_zero_point_of_zero(int64_t begin, int64_t end) const override;
+  // The parts' rows stacked (a part without bias contributes zeros), when every part is unquantized.
+  std::optional<DenseWeights> dense_weights() const override;
   const std::vector<std::unique_ptr<Linear>>& parts() const { return parts_; }
 
  private:
+  const Linear& part_of_rows(const std::string& name, int64_t begin, int64_t end) const;
   std::vector<std::unique_ptr<Linear>> parts_;
   int64_t N_ = 0, K_ = 0;
 };

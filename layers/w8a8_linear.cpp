@@ -10,6 +10,7 @@
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/int8_gemm.h"
 #include "layers/fuse_rows.h"
+#include "layers/tensor_writing.h"
 #include "layers/w8a8_device_linear.h"
 #include "runtime/tensor_view.h"
 #include "runtime/dtype.h"
@@ -272,6 +273,15 @@ std::unique_ptr<DeviceLinear> FakeW8A8Linear::to_device(const DeviceLinearOption
 
 std::unique_ptr<Linear> W8A8Linear::fuse_rows(const std::vector<const Linear*>& parts) const {
   return fuse_rows_of<W8A8Linear>(parts);
+}
+
+void W8A8Linear::write_rows(TensorSink& out, const std::string& p, int64_t begin, int64_t end,
+                            const LinearWriteOptions& options) const {
+  require_written_format(*this, p, WrittenFormat::W8A8, options.format);
+  const std::vector<int8_t> rows(weight_.begin() + begin * K_, weight_.begin() + end * K_);
+  out.add(p + ".weight", DType::I8, {end - begin, K_}, to_bytes(rows));
+  out.add_f16(p + ".weight_scale", {end - begin, 1}, slice_values(weight_scale_, begin, end));
+  write_bias_rows(out, p, bias_, begin, end);
 }
 
 }  // namespace runllm

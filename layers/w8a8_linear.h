@@ -43,6 +43,9 @@ class W8A8Linear : public Linear {
   std::string describe() const override;  // "W8A8Linear int8 per-channel, dynamic per-token activations"
   std::unique_ptr<DeviceLinear> to_device(const DeviceLinearOptions& options) const override;
   std::unique_ptr<Linear> fuse_rows(const std::vector<const Linear*>& parts) const override;
+  // compressed-tensors int-quantized: weight I8 [rows, K], weight_scale F16 [rows, 1].
+  void write_rows(TensorSink& out, const std::string& name, int64_t begin, int64_t end,
+                  const LinearWriteOptions& options) const override;
 
   const std::vector<int8_t>& weight() const { return weight_; }        // [N, K]
   const std::vector<float>& weight_scale() const { return weight_scale_; }  // [N]

@@ -91,10 +91,7 @@ size_t CudaWeights::linear_bytes() const {
 size_t CudaWeights::device_bytes() const {
   // A tied lm_head reads embed_tokens, which `memory` already holds.
   size_t bytes = memory.bytes() + linear_bytes();
-  if (lm_head && lm_head->weight_bytes() && embed_tokens) {
-    const auto* dense = dynamic_cast<const DenseDeviceLinear*>(lm_head.get());
-    if (dense && dense->borrows_weight()) bytes -= lm_head->weight_bytes();
-  }
+  if (lm_head && lm_head_tied) bytes -= lm_head->weight_bytes();
   return bytes;
 }
 
@@ -199,6 +196,7 @@ CudaWeights CudaWeightsBuilder::finish(const LlamaModel& model) {
     weights_.lm_head = model.lm_head()->to_device(options_);
   } else {
     weights_.lm_head = DenseDeviceLinear::borrowed(embed_tokens, V, H, options_);
+    weights_.lm_head_tied = true;
     weights_.notes.push_back("lm_head: tied to embed_tokens");
   }
   weights_.notes.push_back(std::string("embeddings and norms ") + activation_dtype_name(weights_.dtype) +
@@ -271,6 +269,7 @@ CudaWeights random_weights(const ModelConfig& c, DType dtype, SyntheticFormat fo
   // lm_head stays dense, as every quantizer leaves it.
   weights.lm_head = c.tie_word_embeddings ? DenseDeviceLinear::borrowed(layout.embed_tokens, c.vocab_size, H, options)
                                           : DenseDeviceLinear::random(c.vocab_size, H, options, s, stream);
+  weights.lm_head_tied = c.tie_word_embeddings;
   context.synchronize();
   weights.notes.push_back(std::string("random weights generated on the GPU (synthetic model, speed only), ") +
                           activation_dtype_name(dtype) + " activations");

@@ -35,6 +35,7 @@ struct CudaWeights {
   std::vector<CudaDecoderLayer> layers; // [L]
   const void* final_norm = nullptr;     // [H]
   std::unique_ptr<DeviceLinear> lm_head;  // [V, H]; a view of embed_tokens when tied
+  bool lm_head_tied = false;
   std::vector<std::string> notes;       // for --verbose: where the weights came from
 
   // Bytes of the decoder linears and lm_head (read once per decoded token).

@@ -66,10 +66,10 @@ class Checkpoint : public TensorSource {
 
 // Builds a safetensors file in memory order of add() calls; tensors are written sorted by name
 // (as the reference writer does), 8-byte aligned header.
-class SafetensorsWriter {
+class SafetensorsWriter : public TensorSink {
  public:
-  void add(const std::string& name, DType dtype, std::vector<int64_t> shape, std::vector<uint8_t> bytes);
-  void add_f16(const std::string& name, std::vector<int64_t> shape, const std::vector<float>& values);
+  void add(const std::string& name, DType dtype, std::vector<int64_t> shape, std::vector<uint8_t> bytes) override;
+  void add_f16(const std::string& name, std::vector<int64_t> shape, const std::vector<float>& values) override;
   void set_metadata(const std::string& key, const std::string& value);
   void write(const std::string& path) const;  // throws naming the path on I/O failure
 

@@ -1,5 +1,6 @@
-// A named tensor in memory (a view into a mapped checkpoint file), and the source layers read their
-// tensors from: layers/ loads through TensorSource and never sees model/'s checkpoint readers.
+// A named tensor in memory (a view into a mapped checkpoint file), the source layers read their
+// tensors from and the sink they write them to: layers/ loads and writes through TensorSource and
+// TensorSink and never sees model/'s checkpoint readers and writers.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -33,6 +34,16 @@ class TensorSource {
   // A float tensor (F32, F16 or BF16) converted to fp32, after checking its shape equals
   // `expected_shape`; a mismatch throws "NAME: expected [a, b], got F16 [c, d]".
   virtual std::vector<float> read_f32(const std::string& name, const std::vector<int64_t>& expected_shape) const = 0;
+};
+
+// Where a writer puts tensors (a safetensors file being built): layers write their own on-disk
+// format through it, without knowing the file.
+class TensorSink {
+ public:
+  virtual ~TensorSink() = default;
+  virtual void add(const std::string& name, DType dtype, std::vector<int64_t> shape, std::vector<uint8_t> bytes) = 0;
+  // fp32 values rounded to fp16 (nearest even).
+  virtual void add_f16(const std::string& name, std::vector<int64_t> shape, const std::vector<float>& values) = 0;
 };
 
 }  // namespace runllm

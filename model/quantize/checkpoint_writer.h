@@ -15,19 +15,12 @@
 
 namespace runllm {
 
-// Which on-disk layout the model's linears are written in; every decoder linear must already be of the
-// matching class (AwqLinear, GptqLinear, W8A8Linear), else the writer throws naming the module.
-enum class CheckpointFormat {
-  Awq,   // AutoAWQ gemm (§3): qweight, qzeros, scales
-  Gptq,  // GPTQ (§4): qweight, qzeros, scales, g_idx; zeros as `gptq_zeros` says
-  W8A8,  // compressed-tensors int-quantized (§6): weight I8 [N, K], weight_scale F16 [N, 1]
-};
-
 struct CheckpointWriteOptions {
   std::string source_dir;                   // config.json and tokenizer files come from here
   std::string out_dir;                      // created when missing
-  CheckpointFormat format = CheckpointFormat::Awq;
-  GptqZeros gptq_zeros = GptqZeros::V1;
+  // The on-disk layout of every decoder linear (layers/linear.h: AWQ gemm, GPTQ v1/v2, W8A8); each
+  // linear writes itself (Linear::write_rows) and refuses, naming the module, a format not its own.
+  LinearWriteOptions linears;
   nlohmann::ordered_json quantization_config;  // written as config.json "quantization_config"
 };
 
@@ -37,10 +30,6 @@ struct CheckpointWriteResult {
 };
 
 CheckpointWriteResult write_quantized_checkpoint(const LlamaModel& model, const CheckpointWriteOptions& options);
-
-// Rows [begin, end) of a quantized matrix (one module of a fused linear): the zeros and scales columns of
-// those outputs; integers per row; g_idx unchanged.
-QuantizedMatrix slice_rows(const QuantizedMatrix& matrix, int64_t begin, int64_t end);
 
 // The first module ("model.layers.3.mlp.down_proj") of a GPTQ-quantized model with a true zero of 0,
 // which GPTQ v1 cannot store; "" when there is none.

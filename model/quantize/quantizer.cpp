@@ -25,7 +25,6 @@
 #include "layers/dense_linear.h"
 #include "layers/quantized_linear.h"
 #include "layers/rtn_quantize.h"
-#include "layers/separate_linears.h"
 #include "layers/w8a8_linear.h"
 #include "model/model_directory.h"
 #include "model/quantize/awq_search.h"
@@ -188,36 +187,12 @@ void check_shapes(const ModelConfig& c, const QuantizeOptions& o) {
   }
 }
 
-// The fp32 weight and bias of an unquantized linear (a DenseLinear, or SeparateLinears of them).
-struct DenseWeights {
-  std::vector<float> weight;  // [N, K]
-  std::vector<float> bias;    // [N] or empty
-  int64_t N = 0, K = 0;
-};
-
+// The fp32 weight and bias of an unquantized linear (the linear says; a quantized one cannot be
+// quantized again).
 DenseWeights dense_weights(const Linear& linear, const std::string& what) {
-  if (const auto* dense = dynamic_cast<const DenseLinear*>(&linear))
-    return {dense->weight(), dense->bias(), dense->out_features(), dense->in_features()};
-  const auto* separate = dynamic_cast<const SeparateLinears*>(&linear);
-  if (separate == nullptr) throw Error(what + ": expected an unquantized linear, got " + linear.describe());
-  DenseWeights result;
-  result.K = linear.in_features();
-  bool any_bias = false;
-  for (const auto& part : separate->parts()) {
-    const auto* dense = dynamic_cast<const DenseLinear*>(part.get());
-    if (dense == nullptr) throw Error(what + ": expected an unquantized linear, got " + part->describe());
-    any_bias = any_bias || !dense->bias().empty();
-  }
-  for (const auto& part : separate->parts()) {
-    const auto* dense = static_cast<const DenseLinear*>(part.get());
-    result.weight.insert(result.weight.end(), dense->weight().begin(), dense->weight().end());
-    if (any_bias) {
-      if (dense->bias().empty()) result.bias.insert(result.bias.end(), static_cast<size_t>(dense->out_features()), 0.0f);
-      else result.bias.insert(result.bias.end(), dense->bias().begin(), dense->bias().end());
-    }
-    result.N += dense->out_features();
-  }
-  return result;
+  std::optional<DenseWeights> weights = linear.dense_weights();
+  if (!weights) throw Error(what + ": expected an unquantized linear, got " + linear.describe());
+  return std::move(*weights);
 }
 
 float round_to_fp16(float value) { return half_to_float(float_to_half(value)); }
@@ -618,15 +593,15 @@ void quantize_model(const QuantizeOptions& options, const std::function<void(con
   write.out_dir = options.out_dir;
   bool gptq_v2 = false;
   switch (options.method) {
-    case QuantizeMethod::Awq: write.format = CheckpointFormat::Awq; break;
-    case QuantizeMethod::W8A8: write.format = CheckpointFormat::W8A8; break;
+    case QuantizeMethod::Awq: write.linears.format = WrittenFormat::Awq; break;
+    case QuantizeMethod::W8A8: write.linears.format = WrittenFormat::W8A8; break;
     case QuantizeMethod::Gptq:
     case QuantizeMethod::Rtn: {
-      write.format = CheckpointFormat::Gptq;
+      write.linears.format = WrittenFormat::Gptq;
       const std::string module = first_module_with_zero_zero(model);
       if (!module.empty()) {
         gptq_v2 = true;
-        write.gptq_zeros = GptqZeros::V2;
+        write.linears.gptq_v1_zeros = false;
         progress("writing checkpoint_format \"gptq_v2\": " + module +
                  " has a true zero of 0, which GPTQ v1 (stored as zero - 1) cannot represent");
       }
