@@ -29,4 +29,16 @@ const KernelThresholds& measured_kernel_thresholds() {
 
 size_t align_device_bytes(size_t bytes) { return (bytes + 255) / 256 * 256; }
 
+DeviceRun device_run(const CudaContext& context, const DeviceMemory& workspace) {
+  DeviceRun run;
+  run.stream = context.stream();
+  run.cublas = context.cublas();
+  run.cublaslt = context.cublaslt();
+  run.cublaslt_workspace = context.cublaslt_workspace();
+  run.cublaslt_workspace_bytes = context.cublaslt_workspace_bytes();
+  run.workspace = workspace.get();
+  run.workspace_bytes = workspace.bytes();
+  return run;
+}
+
 }  // namespace runllm

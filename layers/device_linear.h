@@ -12,6 +12,7 @@
 #include <memory>
 #include <string>
 
+#include "runtime/cuda_context.h"
 #include "runtime/dtype.h"
 
 namespace runllm {
@@ -37,6 +38,8 @@ struct DeviceRun {
   void* workspace = nullptr;
   size_t workspace_bytes = 0;
 };
+// The context's stream and handles, and `workspace` as the scratch.
+DeviceRun device_run(const CudaContext& context, const DeviceMemory& workspace);
 
 struct DeviceLinearOptions {
   DType dtype = DType::F16;  // activation type: F16 or BF16

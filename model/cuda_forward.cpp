@@ -25,15 +25,7 @@ T* typed(void* p) {
 }  // namespace
 
 void CudaLlamaModel::run_linear(const DeviceLinear& linear, const void* x, int64_t M, void* y, bool fp32_output) const {
-  DeviceRun run;
-  run.stream = context_.stream();
-  run.cublas = context_.cublas();
-  run.cublaslt = context_.cublaslt();
-  run.cublaslt_workspace = context_.cublaslt_workspace();
-  run.cublaslt_workspace_bytes = context_.cublaslt_workspace_bytes();
-  run.workspace = linear_workspace_.get();
-  run.workspace_bytes = linear_workspace_.bytes();
-  linear.forward(x, M, y, run, fp32_output);
+  linear.forward(x, M, y, device_run(context_, linear_workspace_), fp32_output);
 }
 
 template <typename T>

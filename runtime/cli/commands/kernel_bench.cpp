@@ -95,14 +95,7 @@ int run_kernel_bench(const CudaContext& context, DType dtype) {
   DeviceMemory workspace(size_t{600} << 20, "the bench workspace");
   if (dtype == DType::BF16) cuda::fill_random(static_cast<__nv_bfloat16*>(x_memory.get()), kMaxRows * kMaxK, 5, 1.0f, stream);
   else cuda::fill_random(static_cast<__half*>(x_memory.get()), kMaxRows * kMaxK, 5, 1.0f, stream);
-  DeviceRun run;
-  run.stream = stream;
-  run.cublas = context.cublas();
-  run.cublaslt = context.cublaslt();
-  run.cublaslt_workspace = context.cublaslt_workspace();
-  run.cublaslt_workspace_bytes = context.cublaslt_workspace_bytes();
-  run.workspace = workspace.get();
-  run.workspace_bytes = workspace.bytes();
+  const DeviceRun run = device_run(context, workspace);
 
   DeviceLinearOptions baseline_options;
   baseline_options.dtype = dtype;
