@@ -1,7 +1,8 @@
 // Tiny random-weight checkpoints of each family, saved by transformers itself, against transformers'
 // own fp32 logits (tests/data/families/*, made by scripts/reference/make_family_references.py):
 // SentencePiece Llama-2, llama3 rope, Mistral's sliding window shorter
-// than the prompt, Qwen2 biases with a per-layer window, yarn, dynamic NTK in the legacy spelling;
+// than the prompt, Qwen2 biases with a per-layer window, yarn, dynamic NTK in the legacy spelling,
+// Llama's mlp_bias;
 // fp16, bf16 and fp32 weights; every one with head_dim 64 at hidden 64 and 2 heads (head_dim !=
 // hidden / heads, and a size the GPU kernels take). Plus the variants run-llm refuses, each by name.
 #include <algorithm>
@@ -118,6 +119,13 @@ TEST_CASE("yarn rope scaling matches transformers", "[e2e][families]") { check_f
 
 TEST_CASE("dynamic NTK rope past max_position_embeddings matches transformers", "[e2e][families]") {
   check_family("llama_dynamic", false);
+}
+
+TEST_CASE("Llama with mlp_bias (gate/up/down biases) matches transformers", "[e2e][families]") {
+  const ModelConfig config = load_model_config(family_dir("llama_mlp_bias"));
+  REQUIRE(config.mlp_bias);
+  CHECK_FALSE(config.attention_bias);
+  check_family("llama_mlp_bias", true);
 }
 
 TEST_CASE("an unknown rope type and an unknown tokenizer model are refused by name", "[e2e][families]") {
