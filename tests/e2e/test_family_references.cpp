@@ -128,6 +128,19 @@ TEST_CASE("Llama with mlp_bias (gate/up/down biases) matches transformers", "[e2
   check_family("llama_mlp_bias", true);
 }
 
+// Written by compressed-tensors' own IntQuantizationCompressor (scripts/reference/
+// make_w8a8_compressed_reference.py), against vLLM's per-token int8 math emulated in PyTorch: the int8
+// weights, the fp16 scales and lm_head left dense by `ignore` are read as written, and the activation
+// quantization is vLLM's (without it the logits move by reference.json's `sensitivity`, about 2e-2).
+TEST_CASE("a W8A8 checkpoint written by compressed-tensors matches PyTorch's per-token int8 reference",
+          "[e2e][families]") {
+  const ModelDirectory directory = open_model_directory(family_dir("w8a8_compressed"), false);
+  REQUIRE(directory.quant.method == QuantMethod::W8A8);
+  CHECK(directory.quant.quantizes("model.layers.0.mlp.down_proj"));
+  CHECK_FALSE(directory.quant.quantizes("lm_head"));
+  check_family("w8a8_compressed", true);
+}
+
 TEST_CASE("an unknown rope type and an unknown tokenizer model are refused by name", "[e2e][families]") {
   const std::string rope_dir = edited_copy("llama_yarn", "config.json", [](nlohmann::json& config) {
     config["rope_parameters"]["rope_type"] = "longrope";
