@@ -214,13 +214,11 @@ DType read_torch_dtype(const KeyReader& config) {
   throw Error(config.where() + ": \"" + key + "\" must be float16, bfloat16 or float32, got \"" + name + "\"");
 }
 
-// The decoder run-llm implements is SwiGLU without MLP biases; refuse configs that say otherwise
-// rather than computing something else.
-void check_supported_variant(const KeyReader& config, const ArchitectureTraits& architecture) {
+// The decoder run-llm implements is SwiGLU; refuse configs that say otherwise rather than computing
+// something else.
+void check_supported_variant(const KeyReader& config) {
   if (config.present("hidden_act") && config.string("hidden_act") != "silu")
     throw Error(config.where() + ": unsupported \"hidden_act\" \"" + config.string("hidden_act") + "\" (expected silu)");
-  if (architecture.bias_keys && config.boolean_or("mlp_bias", false))
-    throw Error(config.where() + ": \"mlp_bias\": true is not supported (expected false)");
 }
 
 void read_sizes(const KeyReader& config, const ArchitectureTraits& architecture, ModelConfig& model) {
@@ -337,7 +335,7 @@ ModelConfig interpret_model_config(const json& document, const std::string& sour
   ModelConfig model;
   const ArchitectureTraits& architecture = read_architecture(config);
   model.architecture = architecture.name;
-  check_supported_variant(config, architecture);
+  check_supported_variant(config);
   read_sizes(config, architecture, model);
   model.rms_norm_eps = config.positive_number_or("rms_norm_eps", 1e-6f);
   read_rope(config, model);
@@ -345,6 +343,7 @@ ModelConfig interpret_model_config(const json& document, const std::string& sour
   model.tie_word_embeddings = config.boolean_or("tie_word_embeddings", false);
   model.attention_bias =
       architecture.qkv_bias_always || (architecture.bias_keys && config.boolean_or("attention_bias", false));
+  model.mlp_bias = architecture.bias_keys && config.boolean_or("mlp_bias", false);
   read_token_ids(config, model);
   model.torch_dtype = read_torch_dtype(config);
   // A null quantization_config means an unquantized checkpoint.

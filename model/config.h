@@ -41,6 +41,7 @@ struct ModelConfig {
   RopeScaling rope_scaling;
   bool tie_word_embeddings = false;
   bool attention_bias = false;       // Qwen2 always has q/k/v biases
+  bool mlp_bias = false;             // Llama's mlp_bias: gate_proj/up_proj/down_proj biases
   // Sliding-window attention: a query at position p sees keys at p - sliding_window + 1 .. p, in the
   // layers marked in sliding_layers ([L]); 0 = every layer attends to the whole context. Mistral:
   // `sliding_window` (absent = 4096, null = none) on every layer. Qwen2: `sliding_window` only with

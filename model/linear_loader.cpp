@@ -100,8 +100,10 @@ DecoderLayer CheckpointLinearSource::load_layer(int64_t index) {
   const bool o_bias = config_.attention_bias && config_.architecture != "Qwen2ForCausalLM";
   layer.o = load_module(attn + "o_proj", H, q_dim, o_bias, true);
   const std::string mlp = prefix + "mlp.";
-  layer.gate_up = load_siblings({mlp + "gate_proj", mlp + "up_proj"}, {I, I}, H, false, layer.gate_up_fused);
-  layer.down = load_module(mlp + "down_proj", H, I, false, true);
+  // Llama's mlp_bias covers gate/up/down; a fused gate/up concatenates the biases as q/k/v does.
+  layer.gate_up =
+      load_siblings({mlp + "gate_proj", mlp + "up_proj"}, {I, I}, H, config_.mlp_bias, layer.gate_up_fused);
+  layer.down = load_module(mlp + "down_proj", H, I, config_.mlp_bias, true);
   return layer;
 }
 

@@ -23,9 +23,11 @@ Families:
   llama_yarn      LlamaForCausalLM, rope_parameters yarn (factor 4, original 16 positions), attention_bias, fp16
   llama_dynamic   LlamaForCausalLM, legacy spelling (rope_theta + rope_scaling {"type": "dynamic"},
                   torch_dtype), max_position_embeddings 16 < the prompt, fp16, tied
+  llama_mlp_bias  LlamaForCausalLM, mlp_bias (gate/up/down biases), fp16
 
 Command (CPU only; `pip install torch transformers safetensors sentencepiece`, about a minute):
-  python3 scripts/reference/make_family_references.py
+  python3 scripts/reference/make_family_references.py [FAMILY...]
+With family names, only those are (re)written; the others' committed files stay as they are.
 """
 import json
 import os
@@ -46,6 +48,7 @@ CORPUS = os.path.join(ROOT, "tests", "data", "text", "pride_and_prejudice.txt")
 PROMPT = "It is a truth universally acknowledged, that a single man in possession of a good fortune"
 PROMPT_TOKENS = 24
 SEED = 1234
+ONLY = set(sys.argv[1:])  # family names to write; empty = all
 
 
 def corpus_lines(count=3000):
@@ -105,6 +108,8 @@ def relative(a, b):
 
 
 def write_family(name, config, dtype, tokenizer_writer, without_feature, describe, legacy_config=None):
+    if ONLY and name not in ONLY:
+        return
     directory = os.path.join(OUT, name)
     shutil.rmtree(directory, ignore_errors=True)
     os.makedirs(directory)
@@ -242,6 +247,10 @@ def main():
                      "dynamic NTK rope (factor 2, max_position_embeddings 16 < the prompt) in the legacy "
                      "spelling (rope_theta, rope_scaling type, torch_dtype), fp16, tied (sensitivity: plain rope)",
                      legacy_config=legacy)
+        write_family("llama_mlp_bias", small(LlamaConfig, bpe_vocab, mlp_bias=True), torch.float16,
+                     bpe_writer(bpe), lambda c: setattr(c, "mlp_bias", False),
+                     "Llama with mlp_bias: gate_proj/up_proj/down_proj biases, fp16 "
+                     "(sensitivity: the same weights without the MLP biases)")
 
 
 if __name__ == "__main__":

@@ -404,10 +404,7 @@ TEST_CASE("invalid configs are rejected naming the key", "[config]") {
     raw["hidden_act"] = "gelu";
     require_parse_error(raw, {"\"hidden_act\"", "gelu", "silu"});
     raw = minimal_llama_config();
-    raw["mlp_bias"] = true;
-    require_parse_error(raw, {"\"mlp_bias\"", "not supported"});
     raw["rope_parameters"] = {{"full_attention", {{"rope_type", "default"}, {"rope_theta", 10000}}}};
-    raw.erase("mlp_bias");
     require_parse_error(raw, {"rope_parameters", "per layer type", "full_attention"});
     // Mistral and Qwen2 hard-code their biases: transformers ignores both keys there, and so does run-llm.
     raw = minimal_llama_config();
@@ -415,6 +412,14 @@ TEST_CASE("invalid configs are rejected naming the key", "[config]") {
     raw["num_key_value_heads"] = 4;
     raw["mlp_bias"] = true;
     raw["attention_bias"] = true;
+    CHECK_FALSE(parse(raw).attention_bias);
+    CHECK_FALSE(parse(raw).mlp_bias);
+  }
+  SECTION("Llama's mlp_bias is read (gate/up/down biases)") {
+    json raw = minimal_llama_config();
+    CHECK_FALSE(parse(raw).mlp_bias);
+    raw["mlp_bias"] = true;
+    CHECK(parse(raw).mlp_bias);
     CHECK_FALSE(parse(raw).attention_bias);
   }
 }
