@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 
 namespace runllm {
 
@@ -38,7 +39,9 @@ ProgressReporter::ProgressReporter(std::string label, int64_t total, std::string
     : label_(std::move(label)), unit_(std::move(unit)), total_(std::max<int64_t>(total, 0)),
       options_(std::move(options)) {
   if (options_.out == nullptr) options_.out = stderr;
-  terminal_ = options_.terminal >= 0 ? options_.terminal == 1 : isatty(fileno(options_.out)) != 0;
+  const char* setting = std::getenv("RUNLLM_PROGRESS");
+  silent_ = setting != nullptr && std::string(setting) == "0";
+  terminal_ = !silent_ && (options_.terminal >= 0 ? options_.terminal == 1 : isatty(fileno(options_.out)) != 0);
   start_ = now();
 }
 
@@ -65,7 +68,7 @@ std::string ProgressReporter::status() const {
 }
 
 void ProgressReporter::update(int64_t done, const std::string& detail) {
-  if (finished_) return;
+  if (finished_ || silent_) return;
   done_ = std::min(std::max<int64_t>(done, 0), total_);
   detail_ = detail;
   const double t = now();
@@ -98,6 +101,7 @@ void ProgressReporter::note(const std::string& line) {
 void ProgressReporter::finish(const std::string& detail) {
   if (finished_) return;
   finished_ = true;
+  if (silent_) return;
   const double elapsed = elapsed_seconds();
   clear_bar();
   if (!shown_ && elapsed < options_.quiet_seconds) return;

@@ -2,7 +2,9 @@
 // place on a terminal, and plain lines otherwise (a log, a pipe, CI), at most one per 10% of the work
 // (skipped when the last line is under `min_interval_seconds` old) and one per `heartbeat_seconds`,
 // each with the elapsed time. Work that ends within
-// `quiet_seconds` prints nothing at all, so small models stay as quiet as before.
+// `quiet_seconds` prints nothing at all, so small models stay as quiet as before. RUNLLM_PROGRESS=0 in
+// the environment turns the progress off (notes, the per-layer lines, still print): for scripts and
+// tests that want stderr to hold only what the command says, whatever the machine's speed.
 #pragma once
 #include <cstdint>
 #include <cstdio>
@@ -52,6 +54,7 @@ class ProgressReporter {
   std::string detail_;
   ProgressOptions options_;
   bool terminal_;
+  bool silent_;                 // RUNLLM_PROGRESS=0
   double start_;
   double last_output_ = -1.0;   // time of the last line or redraw
   int last_decile_ = 0;         // plain lines: the last 10% step printed

@@ -125,6 +125,22 @@ TEST_CASE("progress prints a heartbeat line when a 10% step takes long, and deta
   CHECK(lines[3] == "perplexity: done, 4 windows in 45.0 s, PPL 23.62");
 }
 
+TEST_CASE("RUNLLM_PROGRESS=0 turns the progress lines off and keeps the notes", "[progress]") {
+  Capture capture;
+  setenv("RUNLLM_PROGRESS", "0", 1);
+  {
+    ProgressReporter progress("loading", 10, "layers", capture.options());
+    for (int i = 1; i <= 10; ++i) {
+      capture.time += 5.0;  // slow enough for a line per step and heartbeats without the setting
+      progress.update(i);
+      if (i == 5) progress.note("layer 5/10: done");
+    }
+    progress.finish();
+  }
+  unsetenv("RUNLLM_PROGRESS");
+  CHECK(capture.lines() == std::vector<std::string>{"layer 5/10: done"});
+}
+
 TEST_CASE("format_duration reads as seconds, minutes or hours", "[progress]") {
   CHECK(format_duration(0.04) == "0.0 s");
   CHECK(format_duration(59.94) == "59.9 s");
