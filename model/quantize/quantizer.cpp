@@ -60,18 +60,24 @@ void prepare_output_directory(const std::string& out_dir, bool force) {
   fs::remove(probe, error);
 }
 
+// The distinct [N, K] shapes of a decoder layer's linear modules (v has k's shape, up has gate's),
+// named for error messages.
+struct ModuleShape {
+  const char* name;
+  int64_t N, K;
+};
+std::vector<ModuleShape> module_shapes(const ModelConfig& c) {
+  return {{"self_attn.q_proj", c.q_dim(), c.hidden_size}, {"self_attn.k_proj", c.kv_dim(), c.hidden_size},
+          {"self_attn.o_proj", c.hidden_size, c.q_dim()}, {"mlp.gate_proj", c.intermediate_size, c.hidden_size},
+          {"mlp.down_proj", c.hidden_size, c.intermediate_size}};
+}
+
 void check_group_size_fits(const ModelConfig& c, int64_t group_size) {
   if (group_size <= 0) return;  // -1: one group per row fits any shape
-  struct Module {
-    const char* name;
-    int64_t N, K;
-  };
-  const Module modules[] = {{"self_attn.q_proj", c.q_dim(), c.hidden_size}, {"self_attn.k_proj", c.kv_dim(), c.hidden_size},
-                            {"self_attn.o_proj", c.hidden_size, c.q_dim()}, {"mlp.gate_proj", c.intermediate_size, c.hidden_size},
-                            {"mlp.down_proj", c.hidden_size, c.intermediate_size}};
+  const std::vector<ModuleShape> modules = module_shapes(c);
   int64_t all_k = 0;
-  for (const Module& m : modules) all_k = std::gcd(all_k, m.K);
-  for (const Module& m : modules) {
+  for (const ModuleShape& m : modules) all_k = std::gcd(all_k, m.K);
+  for (const ModuleShape& m : modules) {
     if (m.K % group_size == 0) continue;
     std::string choices;
     for (int64_t g = 16; g <= all_k; g *= 2)
@@ -164,16 +170,10 @@ void validate_options(const QuantizeOptions& o) {
 
 // Packing constraints of the written format, checked before any calibration time is spent.
 void check_shapes(const ModelConfig& c, const QuantizeOptions& o) {
-  struct Module {
-    const char* name;
-    int64_t N, K;
-  };
-  const Module modules[] = {{"self_attn.q_proj", c.q_dim(), c.hidden_size}, {"self_attn.k_proj", c.kv_dim(), c.hidden_size},
-                            {"self_attn.o_proj", c.hidden_size, c.q_dim()}, {"mlp.gate_proj", c.intermediate_size, c.hidden_size},
-                            {"mlp.down_proj", c.hidden_size, c.intermediate_size}};
+  const std::vector<ModuleShape> modules = module_shapes(c);
   if (o.method == QuantizeMethod::W8A8) return;  // per-channel int8: any shape
   check_group_size_fits(c, o.group_size);
-  for (const Module& m : modules) {
+  for (const ModuleShape& m : modules) {
     const std::string where = std::string("model.layers.*.") + m.name + " [" + std::to_string(m.N) + ", " +
                               std::to_string(m.K) + "]";
     if (o.method == QuantizeMethod::Awq && m.N % 8 != 0)
